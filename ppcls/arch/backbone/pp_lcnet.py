@@ -1,0 +1,143 @@
+"""PP-LCNet: "PP-LCNet: A Lightweight CPU Convolutional Neural Network" (Cui et al., 2021).
+
+Depthwise-separable blocks with hard-swish, SE only in the last two blocks, 5x5 depthwise
+kernels in the late stages, and a 1280-d 1x1 conv after global pooling before the classifier.
+"""
+
+from __future__ import annotations
+
+import paddle
+import paddle.nn as nn
+
+from ppcls.registry import MODELS
+
+from ..layers import ConvBNAct, SqueezeExcite, get_act, make_divisible
+
+# stage name -> rows of (kernel, in_channels, out_channels, stride, use_se) at width 1.0
+ARCH: tuple[tuple[str, tuple[tuple[int, int, int, int, bool], ...]], ...] = (
+    ("blocks2", ((3, 16, 32, 1, False),)),
+    ("blocks3", ((3, 32, 64, 2, False), (3, 64, 64, 1, False))),
+    ("blocks4", ((3, 64, 128, 2, False), (3, 128, 128, 1, False))),
+    ("blocks5", ((3, 128, 256, 2, False),) + ((5, 256, 256, 1, False),) * 5),
+    ("blocks6", ((5, 256, 512, 2, True), (5, 512, 512, 1, True))),
+)
+STEM_CHANNELS = 16
+HEAD_CHANNELS = 1280
+
+
+class DepthwiseSeparable(nn.Layer):
+    """Depthwise kxk conv → optional SE → pointwise 1x1 conv, both with hard-swish."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int,
+        use_se: bool,
+        act: str = "hardswish",
+    ) -> None:
+        super().__init__()
+        self.dw_conv = ConvBNAct(
+            in_channels, in_channels, kernel_size, stride, groups=in_channels, act=act
+        )
+        self.se = SqueezeExcite(in_channels, reduction=4) if use_se else nn.Identity()
+        self.pw_conv = ConvBNAct(in_channels, out_channels, 1, act=act)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.pw_conv(self.se(self.dw_conv(x)))
+
+
+class PPLCNet(nn.Layer):
+    head_names = ("last_conv", "fc")
+
+    def __init__(
+        self,
+        scale: float = 1.0,
+        class_num: int = 1000,
+        dropout_prob: float = 0.2,
+        class_expand: int = HEAD_CHANNELS,
+        act: str = "hardswish",
+    ) -> None:
+        super().__init__()
+        self.scale = scale
+        self.class_num = class_num
+        self.conv1 = ConvBNAct(3, make_divisible(STEM_CHANNELS * scale), 3, 2, act=act)
+        for name, rows in ARCH:
+            blocks = [
+                DepthwiseSeparable(
+                    make_divisible(cin * scale), make_divisible(cout * scale), k, s, se, act
+                )
+                for k, cin, cout, s, se in rows
+            ]
+            setattr(self, name, nn.Sequential(*blocks))
+        self.num_features = make_divisible(ARCH[-1][1][-1][2] * scale)
+        self.avg_pool = nn.AdaptiveAvgPool2D(1)
+        self.last_conv = nn.Conv2D(self.num_features, class_expand, 1, bias_attr=False)
+        self.head_act = get_act(act)
+        self.dropout = nn.Dropout(p=dropout_prob) if dropout_prob > 0 else nn.Identity()
+        self.flatten = nn.Flatten(start_axis=1, stop_axis=-1)
+        self.fc = nn.Linear(class_expand, class_num)
+
+    def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
+        x = self.conv1(x)
+        for name, _ in ARCH:
+            x = getattr(self, name)(x)
+        return x
+
+    def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
+        x = self.head_act(self.last_conv(self.avg_pool(x)))
+        return self.fc(self.dropout(self.flatten(x)))
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def _create_pplcnet(scale: float, **kwargs) -> PPLCNet:
+    return PPLCNet(scale=scale, **kwargs)
+
+
+@MODELS.register("PPLCNet")
+def pplcnet(**kwargs) -> PPLCNet:
+    """PaddleClas's generic entry: the width comes from ``Arch.scale``."""
+    return PPLCNet(**kwargs)
+
+
+@MODELS.register()
+def PPLCNet_x0_25(**kwargs) -> PPLCNet:
+    return _create_pplcnet(0.25, **kwargs)
+
+
+@MODELS.register()
+def PPLCNet_x0_35(**kwargs) -> PPLCNet:
+    return _create_pplcnet(0.35, **kwargs)
+
+
+@MODELS.register()
+def PPLCNet_x0_5(**kwargs) -> PPLCNet:
+    return _create_pplcnet(0.5, **kwargs)
+
+
+@MODELS.register()
+def PPLCNet_x0_75(**kwargs) -> PPLCNet:
+    return _create_pplcnet(0.75, **kwargs)
+
+
+@MODELS.register()
+def PPLCNet_x1_0(**kwargs) -> PPLCNet:
+    return _create_pplcnet(1.0, **kwargs)
+
+
+@MODELS.register()
+def PPLCNet_x1_5(**kwargs) -> PPLCNet:
+    return _create_pplcnet(1.5, **kwargs)
+
+
+@MODELS.register()
+def PPLCNet_x2_0(**kwargs) -> PPLCNet:
+    return _create_pplcnet(2.0, **kwargs)
+
+
+@MODELS.register()
+def PPLCNet_x2_5(**kwargs) -> PPLCNet:
+    return _create_pplcnet(2.5, **kwargs)

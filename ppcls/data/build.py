@@ -1,0 +1,116 @@
+"""``build_dataloader``: dataset + transforms + sampler + batch ops + worker processes."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import paddle
+
+from ppcls.registry import BATCH_TRANSFORMS, DATASETS
+from ppcls.utils import dist
+from ppcls.utils.config import op_list
+
+from .sampler import SAMPLERS
+
+logger = logging.getLogger(__name__)
+
+
+class BatchCollator:
+    """Stack samples into arrays and apply batch operators (mixup, cutmix) on the whole batch."""
+
+    def __init__(self, batch_ops: Sequence[Any] = ()) -> None:
+        self.batch_ops = list(batch_ops)
+
+    def __call__(self, samples: list[tuple]) -> tuple[np.ndarray, ...]:
+        images = np.stack([s[0] for s in samples])
+        labels = np.asarray([s[1] for s in samples], dtype=np.int64)
+        bad = np.asarray([s[2] for s in samples], dtype=np.int64)
+        for op in self.batch_ops:
+            images, labels = op(images, labels)
+        return images, labels, bad
+
+
+class WorkerSeeder:
+    """Seeds ``random``/``np.random`` in each worker from (seed, rank, epoch, worker id)."""
+
+    def __init__(self, seed: int, sampler: Any) -> None:
+        self.seed = seed
+        self.sampler = sampler
+
+    def __call__(self, worker_id: int) -> None:
+        import cv2
+
+        cv2.setNumThreads(1)  # workers are processes already: no nested thread pools
+        epoch = getattr(self.sampler, "epoch", 0)
+        value = (self.seed * 1_000_003 + dist.rank() * 10_007 + epoch * 101 + worker_id) % (2**32)
+        random.seed(value)
+        np.random.seed(value)
+
+
+def build_dataset(dataset_cfg: Mapping[str, Any], class_num: int | None) -> Any:
+    cfg = dict(dataset_cfg)
+    name = cfg.pop("name")
+    cfg.pop("batch_transform_ops", None)
+    return DATASETS.build(name, class_num=class_num, **cfg)
+
+
+def build_dataloader(
+    split_cfg: Mapping[str, Any],
+    mode: str,
+    class_num: int | None,
+    seed: int | None = None,
+) -> paddle.io.DataLoader:
+    """Build the loader of one ``DataLoader.<mode>`` section; ``mode`` is Train/Eval/Test."""
+    dataset = build_dataset(split_cfg["dataset"], class_num)
+    sampler_cfg = dict(split_cfg.get("sampler") or {})
+    sampler_name = sampler_cfg.pop("name", "DistributedBatchSampler")
+    sampler = SAMPLERS.build(
+        sampler_name, dataset, seed=seed or 0, pad_to_even=(mode == "Train"), **sampler_cfg
+    )
+    if len(sampler) == 0:
+        raise ValueError(
+            f"DataLoader.{mode}: {len(dataset)} samples on this rank give no batch of "
+            f"batch_size={sampler.batch_size} with drop_last=True"
+        )
+    batch_ops = [
+        BATCH_TRANSFORMS.build(name, **_with_class_num(BATCH_TRANSFORMS.get(name), args, class_num))
+        for name, args in op_list(
+            f"DataLoader.{mode}.dataset.batch_transform_ops",
+            split_cfg["dataset"].get("batch_transform_ops"),
+        )
+    ]
+    loader_cfg = dict(split_cfg.get("loader") or {})
+    num_workers = int(loader_cfg.get("num_workers", 0))
+    kwargs: dict[str, Any] = {}
+    if num_workers > 0:
+        kwargs["persistent_workers"] = bool(loader_cfg.get("persistent_workers", False))
+        if "prefetch_factor" in loader_cfg:
+            kwargs["prefetch_factor"] = int(loader_cfg["prefetch_factor"])
+    loader = paddle.io.DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=num_workers,
+        use_shared_memory=bool(loader_cfg.get("use_shared_memory", True)),
+        collate_fn=BatchCollator(batch_ops),
+        worker_init_fn=WorkerSeeder(seed or 0, sampler),
+        return_list=True,
+        **kwargs,
+    )
+    logger.info(
+        "DataLoader.%s: %d samples from %s, %d batches per epoch on this rank",
+        mode, len(dataset), getattr(dataset, "source", "?"), len(sampler),
+    )
+    return loader
+
+
+def _with_class_num(fn: Any, args: Mapping[str, Any], class_num: int | None) -> dict:
+    from ppcls.utils.config import signature_params
+
+    out = dict(args)
+    named, _, _ = signature_params(fn)
+    if "class_num" in named and "class_num" not in out:
+        out["class_num"] = class_num
+    return out

@@ -1,0 +1,186 @@
+"""Datasets: PaddleClas file lists (``path label`` lines) and class-folder trees."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ppcls.registry import DATASETS
+
+from .transforms import build_transforms
+from .transforms.ops import DecodeError
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+MAX_REPLACEMENT_TRIES = 10
+
+
+class DataError(ValueError):
+    """A data list or folder that cannot be used; the message names file, line and content."""
+
+
+def parse_list_line(line: str, delimiter: str | None) -> tuple[str, str] | None:
+    """Split a list line into (path, label); the label is the last field, the path the rest."""
+    if delimiter is not None and delimiter != " ":
+        parts = line.rsplit(delimiter, 1)
+        if len(parts) != 2:
+            return None
+        return parts[0].strip(), parts[1].strip()
+    parts = line.rsplit(None, 1)
+    if len(parts) != 2:
+        return None
+    return parts[0], parts[1]
+
+
+def read_file_list(
+    list_path: str, image_root: str, class_num: int | None, delimiter: str | None = None,
+    check_files: bool = True,
+) -> tuple[list[str], list[int]]:
+    """Read and check a file list; any bad line stops with its file, number and content."""
+    if not os.path.isfile(list_path):
+        raise FileNotFoundError(f"data list not found: {list_path}")
+    paths: list[str] = []
+    labels: list[int] = []
+    with open(list_path, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, 1):
+            line = raw.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                continue
+            parsed = parse_list_line(line, delimiter)
+            where = f"{list_path}:{lineno}: {line!r}"
+            if parsed is None:
+                raise DataError(f"{where}: expected 'relative/path label'")
+            rel, label_text = parsed
+            try:
+                label = int(label_text)
+            except ValueError:
+                raise DataError(f"{where}: the label {label_text!r} is not an integer") from None
+            if label < 0 or (class_num is not None and label >= class_num):
+                raise DataError(
+                    f"{where}: label {label} is outside [0, {class_num}) (Arch.class_num={class_num})"
+                )
+            path = os.path.join(image_root, rel)
+            if check_files and not os.path.isfile(path):
+                raise DataError(f"{where}: image file not found: {path}")
+            paths.append(path)
+            labels.append(label)
+    if not paths:
+        raise DataError(f"{list_path}: the data list is empty")
+    return paths, labels
+
+
+def scan_class_folders(image_root: str) -> tuple[list[str], list[int], list[str]]:
+    """(paths, labels, class names) from ``image_root/<class>/<image>``, classes sorted."""
+    if not os.path.isdir(image_root):
+        raise FileNotFoundError(f"image_root is not a folder: {image_root}")
+    classes = sorted(
+        d for d in os.listdir(image_root) if os.path.isdir(os.path.join(image_root, d))
+    )
+    if not classes:
+        raise DataError(f"{image_root}: no class sub-folders found (expected image_root/<class>/*.jpg)")
+    paths: list[str] = []
+    labels: list[int] = []
+    for label, name in enumerate(classes):
+        folder = os.path.join(image_root, name)
+        files = sorted(
+            f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS)
+        )
+        if not files:
+            raise DataError(f"class folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
+        paths.extend(os.path.join(folder, f) for f in files)
+        labels.extend([label] * len(files))
+    return paths, labels, classes
+
+
+@DATASETS.register()
+class ImageNetDataset:
+    """Images and integer labels from a file list, or from class folders when no list is given.
+
+    ``__getitem__`` returns ``(image, label, bad_index)``: ``bad_index`` is -1, or the index of an
+    undecodable image that was replaced by another sample (counted per epoch by the trainer).
+    """
+
+    def __init__(
+        self,
+        image_root: str,
+        cls_label_path: str | None = None,
+        transform_ops: list | None = None,
+        delimiter: str | None = None,
+        relabel: bool = False,
+        class_num: int | None = None,
+        label_list_path: str | None = None,
+    ) -> None:
+        self.image_root = image_root
+        self.class_names: list[str] | None = None
+        if cls_label_path:
+            self.paths, self.labels = read_file_list(cls_label_path, image_root, None if relabel else class_num, delimiter)
+            if relabel:
+                mapping = {old: new for new, old in enumerate(sorted(set(self.labels)))}
+                self.labels = [mapping[x] for x in self.labels]
+            source = cls_label_path
+        else:
+            self.paths, self.labels, self.class_names = scan_class_folders(image_root)
+            if class_num is not None and len(self.class_names) > class_num:
+                raise DataError(
+                    f"{image_root}: {len(self.class_names)} class folders but Arch.class_num={class_num}"
+                )
+            source = image_root
+        if label_list_path:
+            from .label_list import read_label_list
+
+            names = read_label_list(label_list_path)
+            self.class_names = [names.get(i, str(i)) for i in range(max(names) + 1)]
+        self.source = source
+        self.transform: Callable[[Any], Any] = build_transforms(transform_ops)
+        self.chw_output = _finalise_layout(self.transform.ops)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def load(self, idx: int) -> np.ndarray:
+        with open(self.paths[idx], "rb") as f:
+            data = f.read()
+        img = self.transform(data)
+        if not self.chw_output and isinstance(img, np.ndarray) and img.ndim == 3:
+            img = np.ascontiguousarray(img.transpose(2, 0, 1))
+        return img
+
+    def __getitem__(self, idx: int) -> tuple[np.ndarray, np.int64, np.int64]:
+        bad = -1
+        current = idx
+        for _ in range(MAX_REPLACEMENT_TRIES):
+            try:
+                img = self.load(current)
+                return img, np.int64(self.labels[current]), np.int64(bad)
+            except (DecodeError, OSError) as e:
+                if bad < 0:
+                    bad = idx
+                logger.warning("undecodable image %s (%s); using another sample", self.paths[current], e)
+                current = random.randrange(len(self.paths))
+        raise DataError(f"{MAX_REPLACEMENT_TRIES} images in a row could not be decoded, last {self.paths[current]}")
+
+
+def _finalise_layout(ops: Sequence[Any]) -> bool:
+    """True when the pipeline already outputs CHW; otherwise fuse the transpose if we can.
+
+    PaddleClas's datasets transpose HWC→CHW after the transforms. When the last op is an
+    HWC ``NormalizeImage`` we switch it to CHW so normalise and transpose are one step.
+    """
+    from .transforms.ops import NormalizeImage, ToCHWImage
+
+    if not ops:
+        return False
+    last = ops[-1]
+    if isinstance(last, ToCHWImage):
+        return True
+    if isinstance(last, NormalizeImage):
+        last.order = "chw"
+        return True
+    return any(isinstance(op, NormalizeImage) and op.order == "chw" for op in ops) and not any(
+        isinstance(op, ToCHWImage) for op in ops
+    )

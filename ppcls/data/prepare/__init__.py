@@ -1,0 +1,20 @@
+"""Builders of small real data sets used by the quick start and the tests."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from .digits import prepare_digits
+
+PREPARERS: dict[str, Callable[..., Any]] = {"digits": prepare_digits}
+
+
+def prepare_dataset(prepare_cfg: Mapping[str, Any] | None) -> None:
+    """Run the ``DataLoader.prepare`` step named in the config (idempotent)."""
+    if not prepare_cfg:
+        return
+    cfg = dict(prepare_cfg)
+    name = cfg.pop("name")
+    if name not in PREPARERS:
+        raise ValueError(f"DataLoader.prepare.name: expected one of {', '.join(PREPARERS)}, got {name!r}")
+    PREPARERS[name](**cfg)

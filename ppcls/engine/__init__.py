@@ -1,0 +1,1 @@
+"""Training, evaluation, inference and export entry points (used by ``tools/``)."""

@@ -1,0 +1,55 @@
+"""Device and thread set-up from ``Global``; GPU requests on a CPU build fail clearly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+
+import numpy as np
+import paddle
+
+logger = logging.getLogger(__name__)
+
+
+def setup_device(device: str = "cpu", num_threads: int | None = None, use_mkldnn: bool | None = None) -> str:
+    """Select ``device`` ('cpu', 'gpu', 'gpu:N', ...) and CPU threads; returns the place name."""
+    device = (device or "cpu").lower()
+    kind = device.split(":")[0]
+    if kind == "gpu" and not paddle.device.is_compiled_with_cuda():
+        raise RuntimeError(
+            "Global.device=gpu, but this Paddle build has no CUDA support (paddlepaddle is the CPU "
+            "build). Install paddlepaddle-gpu, or set -o Global.device=cpu"
+        )
+    if kind in ("xpu", "npu", "mlu") and not paddle.device.is_compiled_with_custom_device(kind) and not (
+        kind == "xpu" and paddle.device.is_compiled_with_xpu()
+    ):
+        raise RuntimeError(f"Global.device={device}: this Paddle build does not support {kind}")
+    if kind not in ("cpu", "gpu", "xpu", "npu", "mlu"):
+        raise ValueError(f"Global.device: expected cpu, gpu, xpu, npu or mlu, got {device!r}")
+    if kind == "gpu" and ":" not in device:
+        device = f"gpu:{int(os.environ.get('FLAGS_selected_gpus', '0').split(',')[0])}"
+    paddle.set_device(device)
+    if kind == "cpu":
+        threads = num_threads or _default_threads()
+        paddle.base.core.set_num_threads(threads)
+        if use_mkldnn is not None:
+            paddle.set_flags({"FLAGS_use_mkldnn": bool(use_mkldnn)})
+        logger.info("device cpu: %d math threads, oneDNN kernels %s", threads,
+                    "on" if paddle.get_flags(["FLAGS_use_mkldnn"])["FLAGS_use_mkldnn"] else "off")
+    return device
+
+
+def _default_threads() -> int:
+    """All cores, shared among the processes of a multi-process CPU run."""
+    cores = os.cpu_count() or 1
+    world = int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
+    return max(1, cores // max(1, world))
+
+
+def set_seed(seed: int | None) -> None:
+    if seed is None:
+        return
+    random.seed(seed)
+    np.random.seed(seed)
+    paddle.seed(seed)

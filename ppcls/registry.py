@@ -1,0 +1,71 @@
+"""Name → builder registries: everything a config names is looked up here."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Callable, Iterator, TypeVar
+
+T = TypeVar("T", bound=Callable[..., Any])
+
+
+class Registry:
+    """A mapping from config names to callables (classes or factory functions)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._items: dict[str, Callable[..., Any]] = {}
+
+    def register(self, name: str | None = None) -> Callable[[T], T]:
+        """Decorator registering a callable under ``name`` (default: its ``__name__``)."""
+
+        def deco(obj: T) -> T:
+            key = name or obj.__name__
+            if key in self._items:
+                raise KeyError(f"{self.name} registry already has an entry named '{key}'")
+            self._items[key] = obj
+            return obj
+
+        return deco
+
+    def get(self, name: str) -> Callable[..., Any]:
+        """Return the entry called ``name``; unknown names raise with the closest matches."""
+        if not isinstance(name, str) or name not in self._items:
+            raise KeyError(self.unknown_message(name))
+        return self._items[name]
+
+    def unknown_message(self, name: Any) -> str:
+        close = difflib.get_close_matches(str(name), self._items, n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        return (
+            f"unknown {self.name} name '{name}'.{hint} "
+            f"Valid {self.name} names: {', '.join(sorted(self._items))}"
+        )
+
+    def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self.get(name)(*args, **kwargs)
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.name!r}, {len(self)} entries)"
+
+
+MODELS = Registry("model")
+LOSSES = Registry("loss")
+OPTIMIZERS = Registry("optimizer")
+LRS = Registry("lr schedule")
+DATASETS = Registry("dataset")
+TRANSFORMS = Registry("transform")
+BATCH_TRANSFORMS = Registry("batch transform")
+METRICS = Registry("metric")
+POSTPROCESS = Registry("postprocess")

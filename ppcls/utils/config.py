@@ -1,0 +1,487 @@
+"""YAML config loading, ``-o`` overrides and validation before anything is built.
+
+The schema is PaddleClas's (Global / Arch / Loss / Optimizer / DataLoader / Infer / Metric,
+optional AMP / EMA). Keys of registry-built objects are checked against the signature of
+the object they build, so a new transform or model is validated the day it is registered.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import inspect
+import logging
+import os
+import types
+import typing
+from typing import Any, Callable, Iterable, Mapping
+
+import yaml
+
+from ppcls.utils.numbers import parse_number
+
+logger = logging.getLogger(__name__)
+
+
+class ConfigError(ValueError):
+    """A config problem; the message names the file, the dotted key and what was expected."""
+
+
+# key -> accepted Python types (None means "any"); documented in docs/configs.md.
+NUM = (int, float)
+OPT_STR = (str, type(None))
+GLOBAL_KEYS: dict[str, tuple | None] = {
+    "checkpoints": OPT_STR,
+    "pretrained_model": OPT_STR,
+    "output_dir": (str,),
+    "device": (str,),
+    "save_interval": (int,),
+    "eval_during_train": (bool,),
+    "eval_interval": (int,),
+    "start_eval_epoch": (int,),
+    "epochs": (int,),
+    "print_batch_step": (int,),
+    "use_visualdl": (bool,),
+    "image_shape": (list,),
+    "save_inference_dir": (str,),
+    "seed": (int, type(None)),
+    "to_static": (bool,),
+    "use_dali": (bool,),
+    "eval_mode": (str,),
+    "class_num": (int,),
+    "accum_steps": (int,),
+    "update_freq": (int,),
+    "early_stop": (dict, type(None)),
+    "save_plots": (bool,),
+    "export_type": (str,),
+    "infer_add_softmax": (bool,),
+    "num_threads": (int, type(None)),
+    "use_mkldnn": (bool,),
+    "distributed": (bool,),
+    "resume_policy": (str,),
+    "max_bad_image_ratio": NUM,
+    "max_iters_per_epoch": (int, type(None)),
+}
+AMP_KEYS: dict[str, tuple | None] = {
+    "use_amp": (bool,),
+    "use_fp16_test": (bool,),
+    "scale_loss": NUM,
+    "use_dynamic_loss_scaling": (bool,),
+    "use_promote": (bool,),
+    "level": (str,),
+    "dtype": (str,),
+}
+EMA_KEYS: dict[str, tuple | None] = {"decay": NUM}
+SECTIONS = ("Global", "Arch", "Loss", "Optimizer", "DataLoader", "Infer", "Metric", "AMP", "EMA")
+# Sections PaddleClas knows for other tasks: accepted, ignored, and said so.
+IGNORED_SECTIONS = ("Slim", "Distillation", "Export")
+SPLITS = ("Train", "Eval", "Test")
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_yaml(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``A.b.c=value`` into (["A", "b", "c"], parsed value)."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' is not of the form Section.key=value")
+    key, raw = text.split("=", 1)
+    if not key.strip():
+        raise ConfigError(f"override '{text}' has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def _suggest(name: str, valid: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(valid), n=3, cutoff=0.5)
+    return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+def apply_override(cfg: dict, path: list[str], value: Any) -> None:
+    """Set ``cfg[path] = value``; list elements are addressed by index or by op name."""
+    node: Any = cfg
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        where = ".".join(path[: i + 1])
+        if isinstance(node, list):
+            idx = _list_index(node, part, where)
+            if last:
+                node[idx] = value
+                return
+            node = node[idx]
+            if isinstance(node, dict) and len(node) == 1 and path[i + 1] not in node:
+                node = next(iter(node.values()))  # `ops.1.size` reaches into {ResizeImage: {...}}
+            continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {'.'.join(path)}: {where} is not a section")
+        if last:
+            node[part] = value
+            return
+        if node.get(part) is None:
+            if i == 0 and part not in SECTIONS:
+                raise ConfigError(
+                    f"override {'.'.join(path)}: unknown section '{part}'.{_suggest(part, SECTIONS)}"
+                )
+            node[part] = {}
+        node = node[part]
+
+
+def _list_index(node: list, part: str, where: str) -> int:
+    if part.lstrip("-").isdigit():
+        idx = int(part)
+        if not -len(node) <= idx < len(node):
+            raise ConfigError(f"override {where}: index out of range (list has {len(node)} items)")
+        return idx
+    for idx, item in enumerate(node):
+        if isinstance(item, dict) and part in item:
+            return idx
+    names = [next(iter(x)) for x in node if isinstance(x, dict) and x]
+    raise ConfigError(f"override {where}: no list item '{part}'.{_suggest(part, names)}")
+
+
+def load_config(path: str, overrides: Iterable[str] = (), validate: bool = True) -> dict:
+    """Read ``path``, apply ``-o`` overrides in order, validate, and return the merged dict."""
+    cfg = load_yaml(path)
+    for text in overrides or ():
+        keys, value = parse_override(text)
+        apply_override(cfg, keys, value)
+    if validate:
+        validate_config(cfg, source=path)
+    return cfg
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _type_ok(value: Any, types_: tuple | None) -> bool:
+    if types_ is None:
+        return True
+    if isinstance(value, bool) and bool not in types_:
+        return False
+    return isinstance(value, types_)
+
+
+def _type_names(types_: tuple) -> str:
+    return " or ".join("null" if t is type(None) else t.__name__ for t in types_)
+
+
+def check_keys(where: str, section: Mapping, schema: Mapping[str, tuple | None]) -> None:
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {type(section).__name__}")
+    for key, value in section.items():
+        if key not in schema:
+            raise ConfigError(
+                f"unknown key {where}.{key}.{_suggest(str(key), schema)} "
+                f"Valid keys: {', '.join(sorted(schema))}"
+            )
+        if not _type_ok(value, schema[key]):
+            raise ConfigError(
+                f"{where}.{key}: expected {_type_names(schema[key])}, got {value!r}"
+            )
+
+
+def _hint_types(hint: Any) -> tuple | None:
+    """Python types an annotation admits, or None when it is not a simple check."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        out: list = []
+        for arg in typing.get_args(hint):
+            sub = _hint_types(arg)
+            if sub is None:
+                return None
+            out.extend(sub)
+        return tuple(out)
+    if hint is type(None) or hint is None:
+        return (type(None),)
+    if hint is float:
+        return (int, float, str)  # str: fractions like 1.0/255.0 are parsed later
+    if hint in (int, bool, str, dict):
+        return (hint,)
+    if origin in (list, tuple) or hint in (list, tuple):
+        return (list, tuple)
+    if origin in (dict,) or origin is typing.Mapping:
+        return (dict,)
+    return None
+
+
+def signature_params(fn: Callable) -> tuple[dict[str, inspect.Parameter], dict, bool]:
+    """(named parameters, resolved type hints, accepts **kwargs) of a class or function."""
+    # a class whose __init__ forwards **kwargs to its base takes the base's keywords too
+    targets = [c.__init__ for c in fn.__mro__ if "__init__" in vars(c) and c is not object] if inspect.isclass(fn) else [fn]
+    named: dict[str, inspect.Parameter] = {}
+    hints: dict = {}
+    var_kw = False
+    for target in targets or [fn]:
+        params = dict(inspect.signature(target).parameters)
+        params.pop("self", None)
+        try:
+            found = typing.get_type_hints(target)
+        except Exception:  # an unresolvable annotation only costs the type check
+            found = {}
+        for k, p in params.items():
+            if p.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
+                continue
+            named.setdefault(k, p)
+            if k in found:
+                hints.setdefault(k, found[k])
+        var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        if not var_kw:
+            break
+    return named, hints, var_kw
+
+
+def check_kwargs(
+    where: str,
+    fn: Callable,
+    kwargs: Mapping | None,
+    extra: Iterable[str] = (),
+    injected: Iterable[str] = (),
+) -> None:
+    """Check ``kwargs`` against ``fn``'s signature: unknown keys, missing ones, simple types.
+
+    ``extra`` are keys consumed around ``fn``; ``injected`` are arguments the builder supplies.
+    """
+    kwargs = kwargs or {}
+    if not isinstance(kwargs, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of arguments, got {kwargs!r}")
+    named, hints, var_kw = signature_params(fn)
+    extra = set(extra)
+    injected = set(injected)
+    for key, value in kwargs.items():
+        if key in extra:
+            continue
+        if key not in named:
+            if var_kw:
+                continue
+            valid = sorted((set(named) - injected) | extra)
+            raise ConfigError(
+                f"unknown key {where}.{key}.{_suggest(str(key), valid)} Valid keys: {', '.join(valid)}"
+            )
+        types_ = _hint_types(hints.get(key)) if key in hints else None
+        if types_ is not None and value is not None and not _type_ok(value, types_):
+            raise ConfigError(f"{where}.{key}: expected {_type_names(types_)}, got {value!r}")
+        if types_ is not None and float in types_ and isinstance(value, str):
+            try:
+                parse_number(value, f"{where}.{key}")
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+    for key, p in named.items():
+        if p.default is inspect.Parameter.empty and key not in kwargs and key not in injected:
+            raise ConfigError(f"{where}.{key} is required")
+
+
+def op_list(where: str, ops: Any) -> list[tuple[str, dict]]:
+    """Turn ``[{Name: {kwargs}}, ...]`` into ``[(Name, kwargs), ...]`` with clear errors."""
+    if ops is None:
+        return []
+    if not isinstance(ops, list):
+        raise ConfigError(f"{where}: expected a list of {{Name: {{arguments}}}} items, got {ops!r}")
+    out = []
+    for i, item in enumerate(ops):
+        if isinstance(item, str):
+            out.append((item, {}))
+            continue
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ConfigError(f"{where}[{i}]: expected one {{Name: {{arguments}}}} mapping, got {item!r}")
+        name, args = next(iter(item.items()))
+        if args is not None and not isinstance(args, dict):
+            raise ConfigError(f"{where}[{i}].{name}: expected a mapping of arguments, got {args!r}")
+        out.append((name, dict(args or {})))
+    return out
+
+
+def _check_registry_ops(
+    where: str, ops: Any, registry, injected: Iterable[str] = (), extra: Iterable[str] = ()
+) -> None:
+    for i, (name, args) in enumerate(op_list(where, ops)):
+        if name not in registry:
+            raise ConfigError(f"{where}[{i}]: {registry.unknown_message(name)}")
+        check_kwargs(f"{where}[{i}].{name}", registry.get(name), args, extra=extra, injected=injected)
+
+
+def validate_config(cfg: Mapping, source: str = "config") -> None:
+    """Raise :class:`ConfigError` naming the first bad section, key or value."""
+    from ppcls import registry as R
+    from ppcls.registry_imports import import_all
+
+    import_all()
+    for section in cfg:
+        if section in IGNORED_SECTIONS:
+            logger.warning("section %s is not used by this framework and is ignored", section)
+            continue
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"{source}: unknown section '{section}'.{_suggest(str(section), SECTIONS)} "
+                f"Valid sections: {', '.join(SECTIONS)}"
+            )
+    for required in ("Global", "Arch"):
+        if not isinstance(cfg.get(required), dict):
+            raise ConfigError(f"{source}: section {required} is missing or not a mapping")
+    check_keys("Global", cfg["Global"], GLOBAL_KEYS)
+    if cfg.get("AMP") is not None:
+        check_keys("AMP", cfg["AMP"], AMP_KEYS)
+    if cfg.get("EMA") is not None:
+        check_keys("EMA", cfg["EMA"], EMA_KEYS)
+    _validate_arch(cfg["Arch"])
+    _validate_loss(cfg.get("Loss"), R)
+    _validate_optimizer(cfg.get("Optimizer"), R)
+    _validate_dataloader(cfg.get("DataLoader"), R)
+    _validate_infer(cfg.get("Infer"), R)
+    for split in ("Train", "Eval"):
+        metrics = (cfg.get("Metric") or {}).get(split)
+        _check_registry_ops(f"Metric.{split}", metrics, R.METRICS, injected=("class_num",))
+    if cfg.get("Metric"):
+        check_keys("Metric", cfg["Metric"], {"Train": None, "Eval": None})
+
+
+def _validate_arch(arch: Mapping) -> None:
+    from ppcls.arch import WRAPPER_KEYS, model_arguments
+    from ppcls.registry import MODELS
+
+    name = arch.get("name")
+    if name is None:
+        raise ConfigError("Arch.name is missing: name a registered model, e.g. PPLCNet_x1_0")
+    if name not in MODELS:
+        raise ConfigError(f"Arch.name: {MODELS.unknown_message(name)}")
+    allowed = model_arguments(name)
+    if allowed is not None:
+        from ppcls.arch import model_class
+
+        cls = model_class(name)
+        check_kwargs(f"Arch({name})", cls if cls is not None else MODELS.get(name),
+                     {k: v for k, v in arch.items() if k not in ("name",)},
+                     extra=WRAPPER_KEYS)
+    class_num = arch.get("class_num", 1000)
+    if not isinstance(class_num, int) or isinstance(class_num, bool) or class_num < 1:
+        raise ConfigError(f"Arch.class_num: expected a positive integer, got {class_num!r}")
+
+
+def _validate_loss(loss: Any, R) -> None:
+    if loss is None:
+        return
+    check_keys("Loss", loss, {"Train": None, "Eval": None})
+    for split, ops in loss.items():
+        _check_registry_ops(f"Loss.{split}", ops, R.LOSSES, injected=("class_num",), extra=("weight",))
+
+
+OPTIMIZER_COMMON = ("name", "lr", "regularizer", "clip_norm", "no_weight_decay_name",
+                    "one_dim_param_no_weight_decay", "multi_precision", "weight_decay")
+
+
+def _validate_optimizer(opt: Any, R) -> None:
+    if opt is None:
+        return
+    if not isinstance(opt, Mapping) or "name" not in opt:
+        raise ConfigError("Optimizer: expected a mapping with a 'name' (Momentum, SGD, Adam, AdamW, RMSProp)")
+    if opt["name"] not in R.OPTIMIZERS:
+        raise ConfigError(f"Optimizer.name: {R.OPTIMIZERS.unknown_message(opt['name'])}")
+    check_kwargs(
+        f"Optimizer({opt['name']})",
+        R.OPTIMIZERS.get(opt["name"]),
+        {k: v for k, v in opt.items() if k not in OPTIMIZER_COMMON},
+        injected=("parameters", "learning_rate", "weight_decay", "grad_clip"),
+    )
+    reg = opt.get("regularizer")
+    if reg is not None:
+        check_keys("Optimizer.regularizer", reg, {"name": (str,), "coeff": NUM})
+        if str(reg.get("name", "L2")).upper() not in ("L2", "L2DECAY"):
+            raise ConfigError(f"Optimizer.regularizer.name: only L2 is supported, got {reg.get('name')!r}")
+    lr = opt.get("lr")
+    if lr is None:
+        raise ConfigError("Optimizer.lr is missing: give at least lr.name and lr.learning_rate")
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool):
+        return
+    if not isinstance(lr, Mapping) or "name" not in lr:
+        raise ConfigError(f"Optimizer.lr: expected a number or a mapping with a name, got {lr!r}")
+    if lr["name"] not in R.LRS:
+        raise ConfigError(f"Optimizer.lr.name: {R.LRS.unknown_message(lr['name'])}")
+    from ppcls.optimizer.lr import LR_WRAPPER_KEYS
+
+    check_kwargs(f"Optimizer.lr({lr['name']})", R.LRS.get(lr["name"]),
+                 {k: v for k, v in lr.items() if k != "name"},
+                 extra=LR_WRAPPER_KEYS, injected=("epochs", "step_each_epoch"))
+
+
+LOADER_KEYS = {"num_workers": (int,), "use_shared_memory": (bool,), "persistent_workers": (bool,),
+               "prefetch_factor": (int,)}
+SAMPLER_EXTRA = ("name",)
+
+
+def _validate_dataloader(dl: Any, R) -> None:
+    if dl is None:
+        return
+    check_keys("DataLoader", dl, {"Train": None, "Eval": None, "Test": None, "prepare": None})
+    if dl.get("prepare") is not None:
+        from ppcls.data.prepare import PREPARERS
+
+        prep = dl["prepare"]
+        if not isinstance(prep, Mapping) or prep.get("name") not in PREPARERS:
+            raise ConfigError(
+                f"DataLoader.prepare.name: expected one of {', '.join(sorted(PREPARERS))}, got "
+                f"{(prep or {}).get('name') if isinstance(prep, Mapping) else prep!r}"
+            )
+        check_kwargs("DataLoader.prepare", PREPARERS[prep["name"]],
+                     {k: v for k, v in prep.items() if k != "name"})
+    for split in SPLITS:
+        part = dl.get(split)
+        if part is None:
+            continue
+        where = f"DataLoader.{split}"
+        check_keys(where, part, {"dataset": (dict,), "sampler": (dict,), "loader": (dict,)})
+        ds = part.get("dataset")
+        if ds is None or "name" not in ds:
+            raise ConfigError(f"{where}.dataset.name is missing (e.g. ImageNetDataset)")
+        if ds["name"] not in R.DATASETS:
+            raise ConfigError(f"{where}.dataset.name: {R.DATASETS.unknown_message(ds['name'])}")
+        args = {k: v for k, v in ds.items() if k != "name"}
+        check_kwargs(f"{where}.dataset({ds['name']})", R.DATASETS.get(ds["name"]), args,
+                     injected=("class_num",))
+        _check_registry_ops(f"{where}.dataset.transform_ops", ds.get("transform_ops"), R.TRANSFORMS)
+        _check_registry_ops(f"{where}.dataset.batch_transform_ops", ds.get("batch_transform_ops"),
+                            R.BATCH_TRANSFORMS, injected=("class_num",))
+        sampler = part.get("sampler") or {}
+        from ppcls.data.sampler import SAMPLERS
+
+        sname = sampler.get("name", "DistributedBatchSampler")
+        if sname not in SAMPLERS:
+            raise ConfigError(f"{where}.sampler.name: {SAMPLERS.unknown_message(sname)}")
+        check_kwargs(f"{where}.sampler({sname})", SAMPLERS.get(sname),
+                     {k: v for k, v in sampler.items() if k != "name"},
+                     injected=("dataset", "num_replicas", "rank", "seed"))
+        check_keys(f"{where}.loader", part.get("loader") or {}, LOADER_KEYS)
+
+
+def _validate_infer(infer: Any, R) -> None:
+    if infer is None:
+        return
+    check_keys("Infer", infer, {"infer_imgs": (str, list), "batch_size": (int,),
+                                "transforms": (list,), "PostProcess": (dict,)})
+    _check_registry_ops("Infer.transforms", infer.get("transforms"), R.TRANSFORMS)
+    post = infer.get("PostProcess")
+    if post is not None:
+        name = post.get("name")
+        if name not in R.POSTPROCESS:
+            raise ConfigError(f"Infer.PostProcess.name: {R.POSTPROCESS.unknown_message(name)}")
+        check_kwargs(f"Infer.PostProcess({name})", R.POSTPROCESS.get(name),
+                     {k: v for k, v in post.items() if k != "name"}, injected=("class_num",))
+
+
+def dump_config(cfg: Mapping) -> str:
+    """The merged config as YAML text, for the start-of-run log."""
+    return yaml.safe_dump(copy.deepcopy(dict(cfg)), sort_keys=False, default_flow_style=None)

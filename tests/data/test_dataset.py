@@ -1,0 +1,108 @@
+"""File lists, class folders, bad data and the sampler."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from ppcls.data import build_dataloader
+from ppcls.data.dataset import DataError, ImageNetDataset
+from ppcls.data.sampler import DistributedBatchSampler
+
+OPS = [{"DecodeImage": {"to_rgb": True}}, {"ResizeImage": {"size": 16}}, {"NormalizeImage": {"order": ""}}]
+
+
+def test_file_list_dataset_outputs_chw(digits_dir):
+    ds = ImageNetDataset(digits_dir, os.path.join(digits_dir, "train_list.txt"), OPS, class_num=3)
+    img, label, bad = ds[0]
+    assert img.shape == (3, 16, 16) and img.dtype == np.float32 and 0 <= label < 3 and bad == -1
+    assert len(ds) == 72
+
+
+def write_list(folder, lines, name="list.txt"):
+    path = os.path.join(folder, name)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("line, message", [
+    ("images/0/nothere.png 0", "image file not found"),
+    ("justonefield", "expected 'relative/path label'"),
+    ("images/0/x.png zero", "the label 'zero' is not an integer"),
+    ("images/0/x.png 7", "label 7 is outside [0, 3)"),
+])
+def test_bad_list_lines_name_file_line_and_content(tmp_path, digits_dir, line, message):
+    good = open(os.path.join(digits_dir, "train_list.txt")).readline().strip()
+    if "x.png" in line:
+        line = line.replace("images/0/x.png", good.rsplit(" ", 1)[0])
+    path = write_list(str(tmp_path), [good, line])
+    with pytest.raises(DataError) as e:
+        ImageNetDataset(digits_dir, path, OPS, class_num=3)
+    assert message in str(e.value) and f"{path}:2" in str(e.value) and repr(line) in str(e.value)
+
+
+def test_empty_list_is_an_error(tmp_path, digits_dir):
+    path = write_list(str(tmp_path), [""])
+    with pytest.raises(DataError, match="empty"):
+        ImageNetDataset(digits_dir, path, OPS, class_num=3)
+
+
+def test_undecodable_image_is_replaced_and_reported(tmp_path, digits_dir):
+    import shutil
+
+    root = str(tmp_path)
+    shutil.copytree(os.path.join(digits_dir, "images"), os.path.join(root, "images"))
+    bad = os.path.join(root, "images", "0", "broken.png")
+    open(bad, "wb").write(b"this is text, not a png")
+    path = write_list(root, ["images/0/broken.png 0"] + open(os.path.join(digits_dir, "train_list.txt")).read().split("\n")[:5])
+    ds = ImageNetDataset(root, path, OPS, class_num=3)
+    img, label, bad_idx = ds[0]
+    assert img.shape == (3, 16, 16) and bad_idx == 0
+
+
+def test_class_folders_sorted(tmp_path):
+    import cv2
+
+    for cls in ("zebra", "ant", "mole"):
+        os.makedirs(tmp_path / cls)
+        cv2.imwrite(str(tmp_path / cls / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    ds = ImageNetDataset(str(tmp_path), None, OPS)
+    assert ds.class_names == ["ant", "mole", "zebra"] and sorted(ds.labels) == [0, 1, 2]
+    os.makedirs(tmp_path / "empty")
+    with pytest.raises(DataError, match="holds no images"):
+        ImageNetDataset(str(tmp_path), None, OPS)
+
+
+@pytest.mark.parametrize("world", [1, 2, 3])
+def test_sampler_shards_cover_the_set(world):
+    data = list(range(10))
+    shards = [DistributedBatchSampler(data, 2, shuffle=True, num_replicas=world, rank=r, seed=5) for r in range(world)]
+    seen = [i for s in shards for b in s for i in b]
+    assert len({len(list(s)) for s in shards}) == 1  # equal step counts for training
+    assert set(seen) == set(data)
+    evals = [DistributedBatchSampler(data, 2, num_replicas=world, rank=r, pad_to_even=False) for r in range(world)]
+    assert sorted(i for s in evals for b in s for i in b) == data  # each sample exactly once
+
+
+def test_sampler_new_order_each_epoch_and_deterministic():
+    s = DistributedBatchSampler(list(range(50)), 50, shuffle=True, seed=1)
+    first = list(s)[0]
+    s.set_epoch(1)
+    second = list(s)[0]
+    s2 = DistributedBatchSampler(list(range(50)), 50, shuffle=True, seed=1)
+    assert first != second and list(s2)[0] == first
+
+
+def test_dataloader_with_workers_matches_no_workers(digits_dir):
+    split = {"dataset": {"name": "ImageNetDataset", "image_root": digits_dir,
+                         "cls_label_path": os.path.join(digits_dir, "val_list.txt"), "transform_ops": OPS},
+             "sampler": {"batch_size": 5, "shuffle": False}, "loader": {"num_workers": 0}}
+    a = [x[0].numpy() for x in build_dataloader(split, "Eval", 3)]
+    split["loader"] = {"num_workers": 2, "use_shared_memory": True}
+    b = [x[0].numpy() for x in build_dataloader(split, "Eval", 3)]
+    assert len(a) == len(b) == 4
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)

@@ -1,0 +1,38 @@
+import pytest
+
+from ppcls.registry import Registry
+
+
+def test_register_build_and_list():
+    reg = Registry("thing")
+
+    @reg.register()
+    def Alpha(x=1):
+        return ("alpha", x)
+
+    @reg.register("beta")
+    class B:
+        def __init__(self, y):
+            self.y = y
+
+    assert reg.build("Alpha", x=3) == ("alpha", 3)
+    assert reg.build("beta", y=2).y == 2
+    assert reg.names() == ["Alpha", "beta"] and "beta" in reg and len(reg) == 2
+
+
+def test_duplicate_name_raises():
+    reg = Registry("thing")
+    reg.register("A")(lambda: 1)
+    with pytest.raises(KeyError, match="already has an entry named 'A'"):
+        reg.register("A")(lambda: 2)
+
+
+def test_unknown_name_lists_close_matches_and_valid_names():
+    reg = Registry("model")
+    for n in ("PPLCNet_x1_0", "PPLCNet_x0_5", "SqueezeNet1_0"):
+        reg.register(n)(lambda: None)
+    with pytest.raises(KeyError) as e:
+        reg.get("PPLCNet_x1_00")
+    msg = str(e.value)
+    assert "unknown model name 'PPLCNet_x1_00'" in msg and "Did you mean: PPLCNet_x1_0" in msg
+    assert "SqueezeNet1_0" in msg  # the valid names are listed

@@ -1,0 +1,59 @@
+"""Resuming: epochs 3-4 resumed from epoch 2 repeat a 4-epoch run's LR sequence and metrics."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from tests.conftest import run_tool, tiny_config, write_config
+
+
+def lr_by_epoch(log: str) -> dict[int, list[float]]:
+    out: dict[int, list[float]] = {}
+    for epoch, lr in re.findall(r"\[Train\]\[Epoch (\d+)/\d+\]\[Iter: \d+/\d+\]lr\(Cosine\): ([\d.]+)", log):
+        out.setdefault(int(epoch), []).append(float(lr))
+    return out
+
+
+def eval_top1(log: str) -> dict[int, float]:
+    return {int(e): float(v) for e, v in re.findall(r"\[Eval\]\[Epoch (\d+)\]\[Avg\].*top1: ([\d.]+)", log)}
+
+
+def test_two_plus_two_equals_four(tmp_path, digits_dir):
+    full_dir, resumed_dir = str(tmp_path / "full"), str(tmp_path / "resumed")
+    full = run_tool("train.py", "-c", write_config(tiny_config(digits_dir, full_dir, epochs=4), str(tmp_path / "f.yaml")))
+    assert full.returncode == 0, full.stdout[-2000:]
+    run = os.path.join(full_dir, "PPLCNet_x0_25")
+    resumed = run_tool("train.py", "-c", write_config(tiny_config(digits_dir, resumed_dir, epochs=4), str(tmp_path / "r.yaml")),
+                       "-o", f"Global.checkpoints={run}/epoch_2")
+    assert resumed.returncode == 0, resumed.stdout[-2000:]
+    log_full = open(os.path.join(run, "train.log")).read()
+    log_res = open(os.path.join(resumed_dir, "PPLCNet_x0_25", "train.log")).read()
+    assert "continuing at epoch 3" in log_res
+    lr_full, lr_res = lr_by_epoch(log_full), lr_by_epoch(log_res)
+    assert sorted(lr_res) == [3, 4]
+    assert lr_res[3] == lr_full[3] and lr_res[4] == lr_full[4]
+    top_full, top_res = eval_top1(log_full), eval_top1(log_res)
+    assert abs(top_full[4] - top_res[4]) <= 0.2  # same weights and schedule; augmentation noise only
+
+
+def test_second_run_into_a_used_folder_refuses(tmp_path, digits_dir):
+    out = str(tmp_path / "o")
+    path = write_config(tiny_config(digits_dir, out, epochs=1), str(tmp_path / "c.yaml"))
+    assert run_tool("train.py", "-c", path).returncode == 0
+    again = run_tool("train.py", "-c", path)
+    assert again.returncode != 0
+    assert "already holds the checkpoints of an earlier run" in again.stdout + again.stderr
+    over = run_tool("train.py", "-c", path, "-o", "Global.resume_policy=overwrite")
+    assert over.returncode == 0
+    assert any(d.startswith("PPLCNet_x0_25.old-") for d in os.listdir(out))
+
+
+def test_label_out_of_range_stops_before_training(tmp_path, digits_dir):
+    out = str(tmp_path / "o")
+    path = write_config(tiny_config(digits_dir, out, epochs=1, class_num=2), str(tmp_path / "c.yaml"))
+    proc = run_tool("train.py", "-c", path)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "train_list.txt:" in text and "is outside [0, 2)" in text
+    assert "[Train]" not in text
