@@ -193,6 +193,11 @@ def train(cfg: dict) -> TrainState:
         scaler=scaler, amp_context=amp_context,
     )
     result = trainer.fit()
+    if dist.world_size() > 1:
+        same, sums = dist.replicas_identical(net)
+        (logger.info if same else logger.error)(
+            "weights %s on all %d ranks (checksums %s)", "identical" if same else "DIFFER",
+            dist.world_size(), ", ".join(f"{v:.10g}" for v in sums))
     logger.info("training done: best top1 %.5f at epoch %d; checkpoints in %s", result.best_metric,
                 result.best_epoch, folder)
     return result

@@ -138,6 +138,7 @@ class Trainer:
             if hasattr(self.loader, "batch_sampler") and hasattr(self.loader.batch_sampler, "set_epoch"):
                 self.loader.batch_sampler.set_epoch(epoch)
             train_values = self.train_one_epoch(epoch)
+            dist.average_running_stats(self.net)
             self.state.epoch = epoch
             eval_values = None
             if self.evaluator is not None and epoch >= self.opt.start_eval_epoch and (
@@ -279,10 +280,11 @@ class Trainer:
         if bool(paddle.isfinite(losses["loss"]).all()):
             return
         terms = ", ".join(f"{k}: {float(v):.5g}" for k, v in losses.items())
+        kept = (f"the last good checkpoint ({self.checkpointer.folder}/latest, epoch {self.state.epoch}) is kept"
+                if self.state.epoch else "no checkpoint had been written yet")
         raise NonFiniteLossError(
-            f"non-finite loss at epoch {epoch}, iteration {it + 1}/{n_iters} ({terms}); stopping. "
-            f"The last good checkpoint (latest, epoch {self.state.epoch}) is kept; lower the learning "
-            "rate (Optimizer.lr.learning_rate) or check the data"
+            f"non-finite loss at epoch {epoch}, iteration {it + 1}/{n_iters} ({terms}); stopping: {kept}. "
+            "Lower the learning rate (Optimizer.lr.learning_rate) or check the data"
         )
 
     def _stop_on_signal(self, epoch: int, it: int) -> None:
