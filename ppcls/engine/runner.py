@@ -102,13 +102,28 @@ def _install_stop_handlers(stop: StopRequest) -> None:
 
 def train(cfg: dict) -> TrainState:
     """``tools/train.py``: train, evaluate every ``eval_interval`` epochs, checkpoint."""
-    g = cfg["Global"]
     _setup(cfg)
     folder = run_dir(cfg)
     _check_run_folder(cfg, folder)
     if dist.is_main():
         add_log_file(os.path.join(folder, "train.log"))
     logger.info("config:\n%s", dump_config(cfg))
+    trainer = build_training(cfg, folder)
+    _install_stop_handlers(trainer.stop)
+    result = trainer.fit()
+    if dist.world_size() > 1:
+        same, sums = dist.replicas_identical(trainer.net)
+        (logger.info if same else logger.error)(
+            "weights %s on all %d ranks (checksums %s)", "identical" if same else "DIFFER",
+            dist.world_size(), ", ".join(f"{v:.10g}" for v in sums))
+    logger.info("training done: best top1 %.5f at epoch %d; checkpoints in %s", result.best_metric,
+                result.best_epoch, folder)
+    return result
+
+
+def build_training(cfg: dict, folder: str, save: bool = True) -> Trainer:
+    """Every object a training run needs, assembled into a :class:`Trainer` (not started)."""
+    g = cfg["Global"]
     _prepare_data(cfg)
     class_num = _class_num(cfg)
     seed = g.get("seed")
@@ -172,10 +187,9 @@ def train(cfg: dict) -> TrainState:
     from .amp import build_amp
 
     scaler, amp_context = build_amp(cfg.get("AMP"), g.get("device", "cpu"), optimizer, net)
-    stop = StopRequest()
-    _install_stop_handlers(stop)
-    callbacks = _build_callbacks(cfg, folder, eval_loader)
-    trainer = Trainer(
+    callbacks = _build_callbacks(cfg, folder, eval_loader, net) if save else []
+    lr_cfg = cfg["Optimizer"]["lr"]
+    return Trainer(
         model=model, net=net, loader=train_loader, loss_fn=loss_fn, optimizer=optimizer, lr_scheduler=lr,
         metrics=metrics,
         options=TrainerOptions(
@@ -185,22 +199,13 @@ def train(cfg: dict) -> TrainState:
             max_iters_per_epoch=int(max_iters) if max_iters else None,
             nan_check_every=1 if paddle.get_device() == "cpu" else print_step,
         ),
-        checkpointer=Checkpointer(folder, enabled=dist.is_main()),
+        checkpointer=Checkpointer(folder, enabled=dist.is_main() and save),
         evaluator=evaluator, state=state, ema=ema, ema_evaluator=evaluator if ema is not None else None,
-        early_stopper=early, callbacks=callbacks, stop=stop, lr_name=str(cfg["Optimizer"]["lr"].get("name", "lr"))
-        if isinstance(cfg["Optimizer"]["lr"], Mapping) else "Constant",
+        early_stopper=early, callbacks=callbacks, stop=StopRequest(),
+        lr_name=str(lr_cfg.get("name", "lr")) if isinstance(lr_cfg, Mapping) else "Constant",
         bad_image_paths=lambda idx: [train_loader.dataset.paths[int(i)] for i in idx],
         scaler=scaler, amp_context=amp_context,
     )
-    result = trainer.fit()
-    if dist.world_size() > 1:
-        same, sums = dist.replicas_identical(net)
-        (logger.info if same else logger.error)(
-            "weights %s on all %d ranks (checksums %s)", "identical" if same else "DIFFER",
-            dist.world_size(), ", ".join(f"{v:.10g}" for v in sums))
-    logger.info("training done: best top1 %.5f at epoch %d; checkpoints in %s", result.best_metric,
-                result.best_epoch, folder)
-    return result
 
 
 def _build_early_stopper(cfg: Any) -> EarlyStopper | None:
@@ -215,10 +220,15 @@ def _build_early_stopper(cfg: Any) -> EarlyStopper | None:
     return EarlyStopper(**cfg)
 
 
-def _build_callbacks(cfg: Mapping, folder: str, eval_loader: Any) -> list:
+def _build_callbacks(cfg: Mapping, folder: str, eval_loader: Any, net: paddle.nn.Layer) -> list:
     from .visual import build_visual_callbacks
 
-    return build_visual_callbacks(cfg, folder, eval_loader) if dist.is_main() else []
+    if not dist.is_main():
+        return []
+    callbacks = build_visual_callbacks(cfg, folder, eval_loader)
+    for cb in callbacks:
+        cb.model = net  # plots after training run the final model over the eval set
+    return callbacks
 
 
 def _write_label_list(dataset: Any, folder: str, cfg: Mapping) -> None:
