@@ -263,9 +263,10 @@ def evaluate_config(cfg: dict) -> dict[str, float]:
     loss = build_loss((cfg.get("Loss") or {}).get("Eval"), class_num)
     metrics = build_metrics((cfg.get("Metric") or {}).get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}], class_num)
     if g.get("save_plots"):
-        from .visual import evaluate_with_plots
+        from .visual import class_names_for, evaluate_with_plots
 
-        return evaluate_with_plots(model, loader, loss, metrics, run_dir(cfg), int(g.get("print_batch_step", 10)))
+        return evaluate_with_plots(model, loader, loss, metrics, run_dir(cfg), int(g.get("print_batch_step", 10)),
+                                   class_names=class_names_for(cfg, loader.dataset))
     return evaluate(model, loader, loss, metrics, 0, int(g.get("print_batch_step", 10)))
 
 
