@@ -103,3 +103,21 @@ def test_tool_exits_nonzero_before_work(tmp_path, digits_dir, override, needle):
 def test_tool_missing_config_exits_nonzero(tmp_path):
     proc = run_tool("train.py", "-c", str(tmp_path / "missing.yaml"))
     assert proc.returncode != 0 and "config file not found" in proc.stdout + proc.stderr
+
+
+def test_exponent_floats_without_dot_are_numbers():
+    from ppcls.utils.config import yaml_load
+
+    assert yaml_load("a: 3e-05\nb: 1E4\nc: 1.0/255.0\nd: 12") == {"a": 3e-05, "b": 1e4, "c": "1.0/255.0", "d": 12}
+    cfg = load_config(QUICK, ["Optimizer.regularizer.coeff=1e-4"])
+    assert cfg["Optimizer"]["regularizer"]["coeff"] == 1e-4
+
+
+@pytest.mark.parametrize("path", sorted(
+    os.path.relpath(os.path.join(d, f), REPO)
+    for d, _, files in os.walk(os.path.join(REPO, "configs")) for f in files if f.endswith(".yaml")))
+def test_every_shipped_config_validates(path):
+    cfg = load_config(os.path.join(REPO, path))
+    assert cfg["Arch"]["name"]
+    lr = cfg["Optimizer"]["lr"]
+    assert "ImageNet" not in path or lr.get("base_batch_size"), "ImageNet recipes state their total batch"
