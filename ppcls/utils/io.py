@@ -18,11 +18,22 @@ def atomic_path(path: str) -> Iterator[str]:
     try:
         yield tmp
         fsync_file(tmp)
+        os.chmod(tmp, _target_mode(path))  # mkstemp makes 0600 files; keep the usual mode
         os.replace(tmp, path)
         fsync_dir(folder)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _target_mode(path: str) -> int:
+    """The existing file's mode, or 0o666 less the umask for a new file."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def fsync_file(path: str) -> None:

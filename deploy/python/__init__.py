@@ -1,0 +1,1 @@
+"""The deploy predictor: preprocessing, Paddle Inference / ONNX Runtime backends, post-processing."""

@@ -1,0 +1,334 @@
+"""Deploy preprocessing: PaddleClas's eval ``transform_ops`` run as one lean pipeline.
+
+The ops keep PaddleClas's names and keys (``ResizeImage``, ``CropImage``, ``NormalizeImage``,
+``ToCHWImage``; ``DecodeImage`` optionally first). Their results equal the training-side
+eval transforms exactly; only the work is arranged to be cheap:
+
+* decode with OpenCV and keep its BGR order through resize and crop (they treat channels
+  alike), so no colour conversion runs on the full-size image;
+* resize and crop on ``uint8``;
+* one vectorised step at the end does the channel swap, the HWC→CHW transpose and
+  ``x * (scale / std) - mean / std`` straight into a reused batch buffer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .utils import DeployConfigError, parse_number
+
+_CV2_INTERP = {
+    "nearest": cv2.INTER_NEAREST,
+    "bilinear": cv2.INTER_LINEAR,
+    "linear": cv2.INTER_LINEAR,
+    "bicubic": cv2.INTER_CUBIC,
+    "cubic": cv2.INTER_CUBIC,
+    "area": cv2.INTER_AREA,
+    "lanczos": cv2.INTER_LANCZOS4,
+}
+_PIL_NAMES = ("nearest", "bilinear", "linear", "bicubic", "cubic", "area", "box", "lanczos", "hamming")
+
+
+class ImageDecodeError(ValueError):
+    """The bytes are not an image OpenCV (or PIL) can read."""
+
+
+def _check_keys(op: str, args: Mapping, allowed: Sequence[str]) -> None:
+    for key in args:
+        if key not in allowed:
+            raise DeployConfigError(
+                f"PreProcess.transform_ops.{op}: unknown key '{key}'; valid keys: {', '.join(allowed)}"
+            )
+
+
+def _backend(op: str, value: Any) -> str:
+    name = str(value).lower()
+    if name not in ("cv2", "pil"):
+        raise DeployConfigError(f"PreProcess.transform_ops.{op}.backend: expected cv2 or pil, got {value!r}")
+    return name
+
+
+def _interp(op: str, value: Any, backend: str) -> str:
+    name = "bilinear" if value is None else str(value).lower()
+    valid = _PIL_NAMES if backend == "pil" else tuple(_CV2_INTERP)
+    if name == "random":
+        raise DeployConfigError(
+            f"PreProcess.transform_ops.{op}.interpolation: 'random' is a training augmentation; "
+            f"inference needs a fixed one of {', '.join(valid)}"
+        )
+    if name not in valid:
+        raise DeployConfigError(
+            f"PreProcess.transform_ops.{op}.interpolation: expected one of {', '.join(valid)}, got {value!r}"
+        )
+    return name
+
+
+def _pil_resize(img: np.ndarray, size: tuple[int, int], interpolation: str) -> np.ndarray:
+    from PIL import Image  # only for backend: pil (Pillow comes with paddle)
+
+    modes = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "linear": Image.BILINEAR,
+             "bicubic": Image.BICUBIC, "cubic": Image.BICUBIC, "area": Image.BOX, "box": Image.BOX,
+             "lanczos": Image.LANCZOS, "hamming": Image.HAMMING}
+    return np.asarray(Image.fromarray(img).resize(size, modes[interpolation]))
+
+
+class DecodeImage:
+    """How to decode: ``to_rgb`` (the model's channel order) and ``backend`` (cv2 or pil)."""
+
+    def __init__(self, to_rgb: bool = True, to_np: bool = False, channel_first: bool = False,
+                 backend: str = "cv2") -> None:
+        if channel_first:
+            raise DeployConfigError(
+                "PreProcess.transform_ops.DecodeImage.channel_first: True would hand CHW images to the "
+                "resize and crop ops; use ToCHWImage at the end instead"
+            )
+        self.to_rgb = bool(to_rgb)
+        self.backend = _backend("DecodeImage", backend)
+
+    def __call__(self, data: bytes | bytearray | memoryview | np.ndarray) -> tuple[np.ndarray, bool]:
+        """(HWC uint8 image, whether its channels are BGR)."""
+        if isinstance(data, np.ndarray):
+            if data.dtype != np.uint8 or data.ndim not in (2, 3):
+                raise ImageDecodeError(f"expected an HWC uint8 RGB array, got {data.dtype} {data.shape}")
+            img = data if data.ndim == 3 else data[:, :, None]
+            return _three_channels(img), False  # arrays are RGB, as PaddleClas's predict() takes them
+        if self.backend == "pil":
+            import io
+
+            from PIL import Image
+
+            try:
+                with Image.open(io.BytesIO(bytes(data))) as pil:
+                    return np.asarray(pil.convert("RGB")), False
+            except Exception as e:
+                raise ImageDecodeError(f"cannot decode image ({e})") from None
+        buf = np.frombuffer(data, dtype=np.uint8)
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+        if img is None:
+            raise ImageDecodeError("cannot decode image (empty, truncated or not an image format OpenCV reads)")
+        return _three_channels(img), True
+
+
+def _three_channels(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.shape[2] == 1:
+        return np.repeat(img, 3, axis=2)
+    if img.shape[2] == 4:
+        return img[:, :, :3]
+    return img
+
+
+class ResizeImage:
+    """Resize to ``size`` ([w, h] or an int) or the short side to ``resize_short``."""
+
+    def __init__(self, size: int | list | None = None, resize_short: int | None = None,
+                 interpolation: str | None = None, backend: str = "cv2", return_numpy: bool = True) -> None:
+        if (size is None) == (resize_short is None):
+            raise DeployConfigError("PreProcess.transform_ops.ResizeImage: give exactly one of size or resize_short")
+        self.size: tuple[int, int] | None = None
+        if size is not None:
+            w, h = (size, size) if isinstance(size, int) else tuple(size)
+            if int(w) <= 0 or int(h) <= 0:
+                raise DeployConfigError(f"PreProcess.transform_ops.ResizeImage.size: expected positive sizes, got {size!r}")
+            self.size = (int(w), int(h))
+        elif int(resize_short) <= 0:
+            raise DeployConfigError(
+                f"PreProcess.transform_ops.ResizeImage.resize_short: expected > 0, got {resize_short!r}")
+        self.resize_short = resize_short
+        self.backend = _backend("ResizeImage", backend)
+        self.interpolation = _interp("ResizeImage", interpolation, self.backend)
+
+    def target(self, h: int, w: int) -> tuple[int, int]:
+        """(width, height) after resizing an ``h`` x ``w`` image."""
+        if self.size is not None:
+            return self.size
+        scale = self.resize_short / min(h, w)
+        return int(round(w * scale)), int(round(h * scale))
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        size = self.target(*img.shape[:2])
+        if self.backend == "pil":
+            return _pil_resize(img, size, self.interpolation)
+        out = cv2.resize(img, size, interpolation=_CV2_INTERP[self.interpolation])
+        return out if out.ndim == 3 else out[:, :, None]
+
+
+class CropImage:
+    """Centre crop to ``size`` (an int or [w, h])."""
+
+    def __init__(self, size: int | list) -> None:
+        self.w, self.h = (int(size), int(size)) if isinstance(size, int) else map(int, size)
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        h, w = img.shape[:2]
+        if w < self.w or h < self.h:
+            raise ValueError(f"CropImage: image {w}x{h} is smaller than the crop {self.w}x{self.h}")
+        x0 = (w - self.w) // 2
+        y0 = (h - self.h) // 2
+        return img[y0 : y0 + self.h, x0 : x0 + self.w]
+
+
+class NormalizeImage:
+    """``(img * scale - mean) / std`` computed as ``img * (scale/std) - mean/std`` in float32."""
+
+    def __init__(self, scale: float | str | None = None, mean: list | None = None, std: list | None = None,
+                 order: str = "chw", output_fp16: bool = False, channel_num: int = 3) -> None:
+        scale_v = parse_number(scale, "PreProcess.transform_ops.NormalizeImage.scale") if scale is not None else 1.0 / 255.0
+        mean_v = np.asarray(mean if mean is not None else [0.485, 0.456, 0.406], dtype=np.float32)
+        std_v = np.asarray(std if std is not None else [0.229, 0.224, 0.225], dtype=np.float32)
+        if mean_v.shape != (3,) or std_v.shape != (3,):
+            raise DeployConfigError(f"PreProcess.transform_ops.NormalizeImage: mean and std need 3 values, got {mean!r}, {std!r}")
+        if np.any(std_v == 0):
+            raise DeployConfigError(f"PreProcess.transform_ops.NormalizeImage.std: values must be non-zero, got {std!r}")
+        order = str(order or "hwc").lower()
+        if order not in ("chw", "hwc"):
+            raise DeployConfigError(f"PreProcess.transform_ops.NormalizeImage.order: expected chw, hwc or '', got {order!r}")
+        if channel_num != 3:
+            raise DeployConfigError(f"PreProcess.transform_ops.NormalizeImage.channel_num: only 3 is supported, got {channel_num}")
+        self.order = order
+        # the same float32 constants as the training transforms, so results are bit-identical
+        self.mul = (scale_v / std_v).astype(np.float32)
+        self.sub = (mean_v / std_v).astype(np.float32)
+        self.dtype = np.dtype(np.float16 if output_fp16 else np.float32)
+
+
+class ToCHWImage:
+    """HWC → CHW (fused into the final normalisation step)."""
+
+    def __init__(self) -> None:
+        pass
+
+
+OPS = {"DecodeImage": DecodeImage, "ResizeImage": ResizeImage, "CropImage": CropImage,
+       "NormalizeImage": NormalizeImage, "ToCHWImage": ToCHWImage}
+_GEOMETRY = (ResizeImage, CropImage)
+
+
+def _op_items(transform_ops: Any) -> list[tuple[str, dict]]:
+    if transform_ops is None:
+        return []
+    if not isinstance(transform_ops, (list, tuple)):
+        raise DeployConfigError(f"PreProcess.transform_ops: expected a list of {{OpName: {{args}}}}, got {transform_ops!r}")
+    items = []
+    for i, op in enumerate(transform_ops):
+        if isinstance(op, str):
+            name, args = op, {}
+        elif isinstance(op, Mapping) and len(op) == 1:
+            name, args = next(iter(op.items()))
+            args = dict(args or {})
+        else:
+            raise DeployConfigError(f"PreProcess.transform_ops.{i}: expected {{OpName: {{args}}}}, got {op!r}")
+        if name not in OPS:
+            import difflib
+
+            close = difflib.get_close_matches(str(name), OPS, n=2)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise DeployConfigError(
+                f"PreProcess.transform_ops.{i}: unknown op '{name}'.{hint} Valid ops: {', '.join(OPS)}"
+            )
+        items.append((name, args))
+    return items
+
+
+def _build(name: str, args: dict) -> Any:
+    import inspect
+
+    allowed = [p for p in inspect.signature(OPS[name]).parameters]
+    _check_keys(name, args, allowed)
+    return OPS[name](**args)
+
+
+class Preprocessor:
+    """Image bytes (or an RGB array) → the model input, batch by batch into one reused buffer."""
+
+    def __init__(self, transform_ops: Any) -> None:
+        items = _op_items(transform_ops)
+        self.decode = DecodeImage()
+        self.geometry: list[Any] = []
+        self.normalize: NormalizeImage | None = None
+        chw = None
+        for i, (name, args) in enumerate(items):
+            op = _build(name, args)
+            where = f"PreProcess.transform_ops.{i} ({name})"
+            if isinstance(op, DecodeImage):
+                if i != 0:
+                    raise DeployConfigError(f"{where}: DecodeImage can only be the first op")
+                self.decode = op
+            elif isinstance(op, _GEOMETRY):
+                if self.normalize is not None or chw is not None:
+                    raise DeployConfigError(f"{where}: resize and crop must come before NormalizeImage and ToCHWImage")
+                self.geometry.append(op)
+            elif isinstance(op, NormalizeImage):
+                if self.normalize is not None or chw is not None:
+                    raise DeployConfigError(f"{where}: NormalizeImage must come once, before ToCHWImage")
+                self.normalize = op
+                chw = True if op.order == "chw" else None
+            elif isinstance(op, ToCHWImage):
+                if chw:
+                    raise DeployConfigError(f"{where}: the image is already CHW (NormalizeImage order chw)")
+                chw = True
+        self.chw = bool(chw)
+        self.dtype = self.normalize.dtype if self.normalize is not None else np.dtype(np.float32)
+        if self.normalize is not None:
+            shape = (-1, 1, 1) if self.chw else (1, 1, -1)
+            self._mul = self.normalize.mul.reshape(shape)
+            self._sub = self.normalize.sub.reshape(shape)
+        self._buffer: np.ndarray | None = None
+
+    def geometry_only(self, data: Any) -> tuple[np.ndarray, bool]:
+        """Decode, resize and crop: (HWC uint8 image, channels are BGR)."""
+        img, bgr = self.decode(data)
+        for op in self.geometry:
+            img = op(img)
+        return img, bgr
+
+    def output_shape(self, img: np.ndarray) -> tuple[int, int, int]:
+        h, w, c = img.shape
+        return (c, h, w) if self.chw else (h, w, c)
+
+    def finish(self, img: np.ndarray, bgr: bool, out: np.ndarray) -> np.ndarray:
+        """Channel order, layout and normalisation in one pass, written into ``out``."""
+        if bgr == self.decode.to_rgb:  # stored order differs from what the model wants
+            img = img[:, :, ::-1]
+        src = img.transpose(2, 0, 1) if self.chw else img
+        if self.normalize is None:
+            out[...] = src
+            return out
+        if out.dtype == np.float32:
+            np.multiply(src, self._mul, out=out)
+            out -= self._sub
+        else:  # output_fp16: compute in float32 like the training transform, then cast
+            out[...] = np.multiply(src, self._mul, dtype=np.float32) - self._sub
+        return out
+
+    def __call__(self, data: Any) -> np.ndarray:
+        """One image → a new array (CHW float32 for the usual configs)."""
+        img, bgr = self.geometry_only(data)
+        out = np.empty(self.output_shape(img), dtype=self.dtype)
+        return self.finish(img, bgr, out)
+
+    def batch(self, items: Sequence[Any]) -> np.ndarray:
+        """Stack images into the reused buffer; the result is valid until the next call."""
+        n = len(items)
+        if n == 0:
+            raise ValueError("Preprocessor.batch: no images")
+        first, bgr = self.geometry_only(items[0])
+        shape = self.output_shape(first)
+        buf = self._buffer
+        if buf is None or buf.shape[1:] != shape or buf.shape[0] < n:
+            buf = self._buffer = np.empty((max(n, 1), *shape), dtype=self.dtype)
+        self.finish(first, bgr, buf[0])
+        for i in range(1, n):
+            img, bgr = self.geometry_only(items[i])
+            if self.output_shape(img) != shape:
+                raise ValueError(
+                    f"image {i} of the batch is {self.output_shape(img)} after preprocessing but the first is "
+                    f"{shape}: use a fixed-size ResizeImage/CropImage or batch_size 1"
+                )
+            self.finish(img, bgr, buf[i])
+        return buf[:n]

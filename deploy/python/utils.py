@@ -1,0 +1,314 @@
+"""Config loading, ``-o`` overrides, image listing and atomic writes for ``deploy/``.
+
+This package stands alone (no ``ppcls`` import) so the ``deploy/`` folder can be copied to a
+server together with an exported model folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+# Global keys of deploy/configs/inference_cls.yaml: name -> (accepted types, default).
+# The names are PaddleClas's (deploy/configs/inference_cls.yaml) plus backend/save_results.
+GLOBAL_KEYS: dict[str, tuple[tuple, Any]] = {
+    "infer_imgs": ((str, list, type(None)), None),
+    "inference_model_dir": ((str, type(None)), None),
+    "batch_size": ((int,), 1),
+    "use_gpu": ((bool,), False),
+    "gpu_id": ((int,), 0),
+    "gpu_mem": ((int,), 8000),
+    "enable_mkldnn": ((bool,), True),
+    "cpu_num_threads": ((int,), 2),
+    "enable_benchmark": ((bool,), False),
+    "benchmark_warmup": ((int,), 2),
+    "use_fp16": ((bool,), False),
+    "use_int8": ((bool,), False),
+    "ir_optim": ((bool,), True),
+    "use_tensorrt": ((bool,), False),
+    "min_subgraph_size": ((int,), 15),
+    "trt_shape_range_file": ((str, type(None)), None),
+    "collect_trt_shape_range": ((bool,), False),
+    "enable_profile": ((bool,), False),
+    "backend": ((str,), "paddle"),
+    "use_onnx": ((bool,), False),
+    "ort_allow_spinning": ((bool,), False),
+    "save_results": ((str, type(None)), None),
+    "input_shape": ((list, type(None)), None),
+    "model_name": ((str, type(None)), None),
+    "save_log_path": ((str, type(None)), None),
+}
+# keys an exported model's inference.yml carries in Global that the predictor reads or ignores
+MODEL_GLOBAL_KEYS = ("model_name", "input_shape", "class_num", "output", "paddle_version")
+SECTIONS = ("Global", "PreProcess", "PostProcess")
+BACKENDS = ("paddle", "onnxruntime")
+
+
+class DeployConfigError(ValueError):
+    """A problem in the deploy config; the message names the key and what was expected."""
+
+
+def _suggest(name: str, valid: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(valid), n=3, cutoff=0.5)
+    return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+_FRACTION = re.compile(r"^\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*/\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*$")
+
+
+def parse_number(value: Any, where: str = "value") -> float:
+    """A float from a number, a numeric string or a fraction like ``1.0/255.0`` (never ``eval``)."""
+    if isinstance(value, bool):
+        raise DeployConfigError(f"{where}: expected a number, got the boolean {value}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        match = _FRACTION.match(value)
+        try:
+            if match:
+                return float(match.group(1)) / float(match.group(2))
+            return float(value)
+        except (ValueError, ZeroDivisionError):
+            pass
+    raise DeployConfigError(f"{where}: expected a number or a fraction like 1.0/255.0, got {value!r}")
+
+
+# ----------------------------------------------------------------------------- config files
+
+
+def load_yaml(path: str) -> dict:
+    """A YAML mapping from ``path``; errors name the file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise DeployConfigError(f"{path}: not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise DeployConfigError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``A.b.c=value`` → (["A", "b", "c"], value parsed with ``yaml.safe_load``)."""
+    if "=" not in text:
+        raise DeployConfigError(f"override '{text}' is not of the form Section.key=value")
+    key, raw = text.split("=", 1)
+    if not key.strip():
+        raise DeployConfigError(f"override '{text}' has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_override(cfg: dict, path: list[str], value: Any) -> None:
+    """Set ``cfg[path] = value``; list items are addressed by index or by op name."""
+    node: Any = cfg
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        where = ".".join(path[: i + 1])
+        if isinstance(node, list):
+            idx = _list_index(node, part, where)
+            if last:
+                node[idx] = value
+                return
+            node = node[idx]
+            if isinstance(node, dict) and len(node) == 1 and path[i + 1] not in node:
+                node = next(iter(node.values()))  # `transform_ops.0.resize_short` reaches into the op
+                if node is None:
+                    raise DeployConfigError(f"override {'.'.join(path)}: {where} takes no arguments")
+            continue
+        if not isinstance(node, dict):
+            raise DeployConfigError(f"override {'.'.join(path)}: {where} is not a section")
+        if last:
+            node[part] = value
+            return
+        if node.get(part) is None:
+            if i == 0 and part not in SECTIONS:
+                raise DeployConfigError(
+                    f"override {'.'.join(path)}: unknown section '{part}'.{_suggest(part, SECTIONS)} "
+                    f"Valid sections: {', '.join(SECTIONS)}"
+                )
+            node[part] = {}
+        node = node[part]
+
+
+def _list_index(node: list, part: str, where: str) -> int:
+    if part.lstrip("-").isdigit():
+        idx = int(part)
+        if not -len(node) <= idx < len(node):
+            raise DeployConfigError(f"override {where}: index out of range (the list has {len(node)} items)")
+        return idx
+    for idx, item in enumerate(node):
+        if isinstance(item, dict) and part in item:
+            return idx
+    names = [next(iter(x)) for x in node if isinstance(x, dict) and x]
+    raise DeployConfigError(f"override {where}: no list item '{part}'.{_suggest(part, names)}")
+
+
+def load_config(path: str | None, overrides: Iterable[str] = ()) -> dict:
+    """The deploy config at ``path`` (or an empty one) with ``-o`` overrides applied in order."""
+    cfg = load_yaml(path) if path else {}
+    for text in overrides or ():
+        keys, value = parse_override(text)
+        apply_override(cfg, keys, value)
+    unknown = [k for k in cfg if k not in SECTIONS]
+    if unknown:
+        raise DeployConfigError(
+            f"unknown section '{unknown[0]}' in {path or 'the overrides'}.{_suggest(unknown[0], SECTIONS)} "
+            f"Valid sections: {', '.join(SECTIONS)}"
+        )
+    return cfg
+
+
+def normalize_postprocess(post: Any, where: str) -> dict:
+    """PaddleClas writes ``PostProcess`` two ways; return the ``{Name: {args}}`` form.
+
+    Old: ``{name: Topk, topk: 5, class_id_map_file: ...}``; new: ``{main_indicator: Topk,
+    Topk: {...}, SavePreLabel: {...}}``.
+    """
+    if post is None:
+        return {}
+    if not isinstance(post, Mapping):
+        raise DeployConfigError(f"{where}: expected a mapping, got {post!r}")
+    post = copy.deepcopy(dict(post))
+    if "name" in post:
+        name = post.pop("name")
+        out: dict = {"main_indicator": name, name: post}
+        return out
+    return {k: ({} if v is None and k != "main_indicator" else v) for k, v in post.items()}
+
+
+def deep_merge(base: Mapping, over: Mapping) -> dict:
+    """``over`` merged into a copy of ``base``: mappings key by key, anything else replaced."""
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def check_global(g: Mapping) -> dict:
+    """Validate ``Global`` and fill the defaults; unknown keys and wrong types raise."""
+    if not isinstance(g, Mapping):
+        raise DeployConfigError(f"Global: expected a mapping, got {g!r}")
+    out: dict = {}
+    for key, value in g.items():
+        if key in MODEL_GLOBAL_KEYS and key not in GLOBAL_KEYS:
+            out[key] = value
+            continue
+        if key not in GLOBAL_KEYS:
+            raise DeployConfigError(
+                f"unknown key Global.{key}.{_suggest(key, GLOBAL_KEYS)} Valid keys: {', '.join(sorted(GLOBAL_KEYS))}"
+            )
+        types, _ = GLOBAL_KEYS[key]
+        if value is not None or type(None) in types:
+            if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+                names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+                raise DeployConfigError(f"Global.{key}: expected {names}, got {value!r}")
+        out[key] = value
+    for key, (_, default) in GLOBAL_KEYS.items():
+        if out.get(key) is None:
+            out[key] = default
+    if out["batch_size"] < 1:
+        raise DeployConfigError(f"Global.batch_size: expected a positive integer, got {out['batch_size']}")
+    if out["cpu_num_threads"] < 1:
+        raise DeployConfigError(f"Global.cpu_num_threads: expected a positive integer, got {out['cpu_num_threads']}")
+    if out["use_onnx"]:  # PaddleClas's switch for the same thing
+        out["backend"] = "onnxruntime"
+    out["backend"] = str(out["backend"]).lower()
+    if out["backend"] not in BACKENDS:
+        raise DeployConfigError(
+            f"Global.backend: expected one of {', '.join(BACKENDS)}, got {g.get('backend')!r}"
+        )
+    if out["use_int8"]:
+        raise DeployConfigError("Global.use_int8: int8 models are not supported by this predictor; set it to False")
+    shape = out.get("input_shape")
+    if shape is not None and (len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape)):
+        raise DeployConfigError(f"Global.input_shape: expected [C, H, W] of positive integers, got {shape!r}")
+    return out
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def list_images(path: str | list) -> list[str]:
+    """An image file, a folder (searched recursively, sorted) or a list of either."""
+    if isinstance(path, (list, tuple)):
+        return [p for item in path for p in list_images(item)]
+    if os.path.isfile(path):
+        return [path]
+    if os.path.isdir(path):
+        found = []
+        for root, _, files in os.walk(path):
+            found.extend(os.path.join(root, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS))
+        if not found:
+            raise FileNotFoundError(f"Global.infer_imgs: no images ({', '.join(IMAGE_EXTENSIONS)}) under {path}")
+        return sorted(found)
+    raise FileNotFoundError(f"Global.infer_imgs: no such file or folder: {path}")
+
+
+def _file_mode(path: str) -> int:
+    """The mode a replaced file keeps, or what a plain ``open()`` would give (mkstemp makes 0600)."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, _file_mode(path))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_copy(src: str, dst_dir: str) -> str:
+    """Copy ``src`` into ``dst_dir`` under its own name, atomically; returns the new path."""
+    import shutil
+
+    os.makedirs(dst_dir, exist_ok=True)
+    dst = os.path.join(dst_dir, os.path.basename(src))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(src)}.", dir=dst_dir)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, _file_mode(dst))
+        os.replace(tmp, dst)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return dst
+
+
+def write_json_lines(path: str, rows: Iterable[Mapping]) -> None:
+    atomic_write_text(path, "".join(json.dumps(dict(r), ensure_ascii=False) + "\n" for r in rows))

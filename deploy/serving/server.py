@@ -1,0 +1,246 @@
+"""HTTP classification service.
+
+python deploy/serving/server.py --model_dir DIR [--port 8866] [--host 127.0.0.1] [--workers 1]
+    [--max_bytes 10485760] [--max_pixels 50000000] [-c deploy/configs/inference_cls.yaml]
+    [-o Global.cpu_num_threads=2]
+
+POST /predict   multipart/form-data with the file in the field ``image``, or
+                application/json ``{"image": "<base64 of the image file>"}``
+                → the predictor's top-k JSON: {"class_ids", "scores", "label_names", "file_name"}
+GET  /health    → {"status": "ok", "model": ..., "backend": ..., "workers": ...}
+
+Bad requests get a 4xx JSON ``{"error": "..."}`` naming what was wrong. Concurrency: requests
+are handled on threads; a pool of ``--workers`` predictors (clones sharing the weights, each
+with its own buffers) is handed out one request at a time, so a request waits for a free
+predictor (up to ``--queue_timeout`` seconds, then 503). Production: run the WSGI app from
+``app_from_env()`` under waitress or gunicorn (see deploy/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import logging
+import os
+import queue
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from deploy.python.predictor import ClsPredictor  # noqa: E402
+from deploy.python.preprocess import ImageDecodeError  # noqa: E402
+from deploy.python.utils import load_config  # noqa: E402
+
+logger = logging.getLogger("deploy.serving")
+DEFAULT_CONFIG = os.path.join(_ROOT, "deploy", "configs", "inference_cls.yaml")
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 50_000_000
+FIELD = "image"
+
+
+class RequestError(Exception):
+    """A client error: HTTP ``status`` and a sentence for the JSON body."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _image_from_multipart(request: Any, max_bytes: int) -> tuple[bytes, str | None]:
+    if FIELD in request.files:
+        upload = request.files[FIELD]
+        data = upload.stream.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise RequestError(413, f"the image is larger than the limit of {max_bytes} bytes")
+        if not data:
+            raise RequestError(400, f"the multipart field '{FIELD}' holds an empty file")
+        return data, upload.filename or None
+    if FIELD in request.form:
+        raise RequestError(400, f"the multipart field '{FIELD}' must be a file upload, not a text field")
+    fields = sorted(set(request.files) | set(request.form))
+    got = f"got the field(s): {', '.join(fields)}" if fields else "the form is empty"
+    raise RequestError(400, f"no image: expected the multipart file field '{FIELD}', {got}")
+
+
+def _image_from_json(request: Any, max_bytes: int) -> tuple[bytes, str | None]:
+    body = request.get_json(silent=True)
+    if body is None:
+        raise RequestError(400, "the body is not valid JSON: send {\"image\": \"<base64 of the image file>\"}")
+    if not isinstance(body, dict) or FIELD not in body:
+        keys = ", ".join(sorted(map(str, body))) if isinstance(body, dict) else type(body).__name__
+        raise RequestError(400, f"no image: expected a JSON object with the key '{FIELD}' (base64), got {keys or 'no keys'}")
+    text = body[FIELD]
+    if not isinstance(text, str) or not text:
+        raise RequestError(400, f"'{FIELD}' must be a non-empty base64 string, got {type(text).__name__}")
+    if text.startswith("data:") and "," in text:  # a data URL: data:image/jpeg;base64,....
+        text = text.split(",", 1)[1]
+    text = "".join(text.split())  # line breaks of wrapped base64 (the `base64` tool wraps at 76)
+    if len(text) > (max_bytes * 4) // 3 + 8:
+        raise RequestError(413, f"the image is larger than the limit of {max_bytes} bytes")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError(400, f"'{FIELD}' is not valid base64") from None
+    if len(data) > max_bytes:
+        raise RequestError(413, f"the image is larger than the limit of {max_bytes} bytes")
+    if not data:
+        raise RequestError(400, f"'{FIELD}' decodes to zero bytes")
+    name = body.get("file_name") if isinstance(body.get("file_name"), str) else None
+    return data, name
+
+
+def check_pixels(data: bytes, max_pixels: int) -> None:
+    """Refuse images whose header announces more than ``max_pixels`` (a small file can decode huge)."""
+    try:
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only
+            w, h = img.size
+    except Exception:
+        return  # not a format PIL knows: OpenCV decides (and cv2 caps at 2^30 pixels itself)
+    if w * h > max_pixels:
+        raise RequestError(413, f"the image is {w}x{h} pixels, more than the limit of {max_pixels} pixels")
+
+
+def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_BYTES,
+               queue_timeout: float = 30.0, max_pixels: int = DEFAULT_MAX_PIXELS) -> Any:
+    """The Flask app serving ``predictors`` (a pool: one request per predictor at a time)."""
+    from flask import Flask, jsonify, request
+    from werkzeug.exceptions import HTTPException
+
+    if not predictors:
+        raise ValueError("create_app: give at least one predictor")
+    pool: queue.Queue = queue.Queue()
+    for p in predictors:
+        pool.put(p)
+    first = predictors[0]
+    info = {"model": first.config["Global"]["model_name"], "backend": first.backend.name,
+            "workers": len(predictors), "max_bytes": max_bytes}
+
+    app = Flask("deploy.serving")
+    # the whole body: the image, its base64 overhead and the multipart headers
+    app.config["MAX_CONTENT_LENGTH"] = (max_bytes * 4) // 3 + 64 * 1024
+
+    def error(status: int, message: str) -> Any:
+        response = jsonify({"error": message, "status": status})
+        response.status_code = status
+        return response
+
+    @app.errorhandler(RequestError)
+    def _request_error(e: RequestError) -> Any:
+        return error(e.status, e.message)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException) -> Any:
+        if e.code == 413:
+            return error(413, f"the request is larger than the limit ({max_bytes} bytes of image)")
+        return error(e.code or 400, f"{e.name}: {e.description}")
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception) -> Any:  # a bug, not the client's fault: logged, the server keeps running
+        logger.exception("unexpected error while serving a request")
+        return error(500, f"internal error: {type(e).__name__}")
+
+    @app.get("/health")
+    def health() -> Any:
+        return jsonify({"status": "ok", **info, "idle_workers": pool.qsize()})
+
+    @app.post("/predict")
+    def predict() -> Any:
+        ctype = (request.mimetype or "").lower()
+        if ctype == "multipart/form-data":
+            data, name = _image_from_multipart(request, max_bytes)
+        elif ctype == "application/json":
+            data, name = _image_from_json(request, max_bytes)
+        elif not request.content_length:
+            raise RequestError(400, f"no image: send multipart/form-data with the file field '{FIELD}' or "
+                                    f"application/json {{\"{FIELD}\": \"<base64>\"}}")
+        else:
+            raise RequestError(415, f"unsupported content type '{ctype or 'none'}': send multipart/form-data with "
+                                    f"the file field '{FIELD}' or application/json {{\"{FIELD}\": \"<base64>\"}}")
+        check_pixels(data, max_pixels)
+        try:
+            predictor = pool.get(timeout=queue_timeout)
+        except queue.Empty:
+            raise RequestError(503, f"all {len(predictors)} predictor(s) stayed busy for {queue_timeout} s; retry later") from None
+        try:
+            result = predictor.predict([data], file_names=[name])[0]
+        except ImageDecodeError as e:
+            raise RequestError(400, f"not an image: {e}") from None
+        except ValueError as e:  # e.g. smaller than the crop, or a shape the model does not take
+            raise RequestError(422, f"the image cannot be processed: {e}") from None
+        finally:
+            pool.put(predictor)
+        if result.get("file_name") is None:
+            result.pop("file_name", None)
+        return jsonify(result)
+
+    return app
+
+
+def build_predictors(model_dir: str, config: str | None, overrides: Sequence[str], workers: int) -> list[ClsPredictor]:
+    """``workers`` predictors sharing one model: the first is built, the rest are clones."""
+    if workers < 1:
+        raise ValueError(f"--workers: expected a positive integer, got {workers}")
+    cfg = load_config(config, overrides)
+    g = cfg.setdefault("Global", {})
+    g["inference_model_dir"] = model_dir
+    g["enable_benchmark"] = False
+    first = ClsPredictor(cfg)
+    return [first] + [first.clone() for _ in range(workers - 1)]
+
+
+def app_from_env() -> Any:
+    """WSGI factory for waitress/gunicorn: DEPLOY_MODEL_DIR, DEPLOY_CONFIG, DEPLOY_WORKERS, DEPLOY_MAX_BYTES,
+    DEPLOY_MAX_PIXELS."""
+    model_dir = os.environ.get("DEPLOY_MODEL_DIR")
+    if not model_dir:
+        raise ValueError("app_from_env: set DEPLOY_MODEL_DIR to the exported model folder")
+    predictors = build_predictors(model_dir, os.environ.get("DEPLOY_CONFIG", DEFAULT_CONFIG), [],
+                                  int(os.environ.get("DEPLOY_WORKERS", "1")))
+    return create_app(predictors, int(os.environ.get("DEPLOY_MAX_BYTES", DEFAULT_MAX_BYTES)),
+                      max_pixels=int(os.environ.get("DEPLOY_MAX_PIXELS", DEFAULT_MAX_PIXELS)))
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model_dir", required=True, help="exported model folder")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8866)
+    p.add_argument("--workers", type=int, default=1, help="predictors in the pool (requests served at once)")
+    p.add_argument("--max_bytes", type=int, default=DEFAULT_MAX_BYTES, help="largest accepted image file")
+    p.add_argument("--max_pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest accepted width x height")
+    p.add_argument("--queue_timeout", type=float, default=30.0, help="seconds a request waits for a predictor")
+    p.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="deploy config (default: %(default)s)")
+    p.add_argument("-o", "--override", action="append", default=[], help="-o Global.cpu_num_threads=2 (repeatable)")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    if args.max_bytes < 1:
+        raise ValueError(f"--max_bytes: expected a positive integer, got {args.max_bytes}")
+    predictors = build_predictors(args.model_dir, args.config, args.override, args.workers)
+    app = create_app(predictors, args.max_bytes, args.queue_timeout, args.max_pixels)
+    logger.info("serving %s (%s, %d worker(s)) on http://%s:%d", args.model_dir, predictors[0].backend.name,
+                args.workers, args.host, args.port)
+    # Flask's built-in server with threads; for production see deploy/README.md (waitress / gunicorn)
+    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (ValueError, FileNotFoundError, RuntimeError, ImportError, KeyError) as e:
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,197 @@
+"""The HTTP service in a subprocess on a loopback port: good, bad and concurrent requests."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SIZE = 64
+MAX_BYTES = 300_000
+MAX_PIXELS = 300_000  # the photos have at most 512x512 = 262,144
+EVAL_OPS = [
+    {"DecodeImage": {"to_rgb": True, "channel_first": False}},
+    {"ResizeImage": {"resize_short": 72}},
+    {"CropImage": {"size": SIZE}},
+    {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                        "order": ""}},
+    {"ToCHWImage": None},
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(url: str, body: bytes | None = None, content_type: str | None = None, method: str = "POST",
+            timeout: float = 60) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=body, method=method)
+    if content_type:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.fixture(scope="module")
+def photos() -> dict[str, bytes]:
+    from skimage import data
+
+    out = {}
+    for name in ("astronaut", "chelsea", "coffee"):
+        ok, buf = cv2.imencode(".jpg", getattr(data, name)()[:, :, ::-1])
+        assert ok
+        out[f"{name}.jpg"] = buf.tobytes()
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> str:
+    from ppcls.arch import build_model
+    from ppcls.engine.export import export_model
+
+    root = tmp_path_factory.mktemp("served")
+    labels = root / "labels.txt"
+    labels.write_text("".join(f"{i} class {i}\n" for i in range(4)))
+    model = build_model({"name": "PPLCNet_x0_25", "class_num": 4})
+    return export_model(model, str(root / "model"), [3, SIZE, SIZE], "PPLCNet_x0_25", 4, transform_ops=EVAL_OPS,
+                        topk=2, label_list_file=str(labels))
+
+
+@pytest.fixture(scope="module")
+def server(model_dir, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("server_log") / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, os.path.join(REPO, "deploy", "serving", "server.py"), "--model_dir", model_dir,
+             "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--max_bytes", str(MAX_BYTES),
+             "--max_pixels", str(MAX_PIXELS),
+             "-o", "Global.cpu_num_threads=1"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                status, body = request(base + "/health", method="GET", timeout=2)
+                if status == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            if time.time() > deadline:
+                pytest.fail(f"server did not answer /health in time:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield base, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def expected_results(model_dir: str, photos: dict[str, bytes]) -> dict[str, dict]:
+    from deploy.python.predictor import ClsPredictor
+
+    pred = ClsPredictor({"Global": {"inference_model_dir": model_dir, "cpu_num_threads": 1}})
+    return {name: pred.predict([data], file_names=[name])[0] for name, data in photos.items()}
+
+
+def test_health_and_good_requests(server, model_dir, photos):
+    base, _ = server
+    status, body = request(base + "/health", method="GET")
+    assert status == 200 and body["status"] == "ok" and body["model"] == "PPLCNet_x0_25" and body["workers"] == 2
+    expected = expected_results(model_dir, photos)
+    name = "chelsea.jpg"
+    status, body = request(base + "/predict", *multipart("image", name, photos[name]))
+    assert status == 200, body
+    assert body["class_ids"] == expected[name]["class_ids"] and body["file_name"] == name
+    assert np.allclose(body["scores"], expected[name]["scores"], atol=1e-4)
+    assert body["label_names"] == [f"class {i}" for i in body["class_ids"]] and len(body["class_ids"]) == 2
+    payload = json.dumps({"image": base64.b64encode(photos[name]).decode()}).encode()
+    status, body64 = request(base + "/predict", payload, "application/json")
+    assert status == 200 and body64["class_ids"] == body["class_ids"] and "file_name" not in body64
+    wrapped = base64.encodebytes(photos[name]).decode()  # 76-character lines, as the `base64` tool writes
+    data_url = json.dumps({"image": "data:image/jpeg;base64," + wrapped}).encode()
+    status, body_url = request(base + "/predict", data_url, "application/json")
+    assert status == 200 and body_url["class_ids"] == body["class_ids"]
+
+
+def test_bad_requests_get_4xx_json(server, photos):
+    base, proc = server
+    jpeg = photos["coffee.jpg"]
+    ok, png = cv2.imencode(".png", np.zeros((1000, 1000), np.uint8))  # a few kB that decode to 1 megapixel
+    assert ok and len(png) < MAX_BYTES
+    cases = [
+        (request(base + "/predict", *multipart("file", "a.jpg", jpeg)), 400, "expected the multipart file field 'image'"),
+        (request(base + "/predict", *multipart("image", "a.jpg", b"")), 400, "empty"),
+        (request(base + "/predict", *multipart("image", "a.txt", b"hello, not an image")), 400, "not an image"),
+        (request(base + "/predict", b"", None), 400, "no image"),
+        (request(base + "/predict", b"x=1", "application/x-www-form-urlencoded"), 415, "unsupported content type"),
+        (request(base + "/predict", b"{not json", "application/json"), 400, "not valid JSON"),
+        (request(base + "/predict", b'{"img": "abc"}', "application/json"), 400, "key 'image'"),
+        (request(base + "/predict", b'{"image": "@@@"}', "application/json"), 400, "not valid base64"),
+        (request(base + "/predict", json.dumps({"image": 5}).encode(), "application/json"), 400, "base64 string"),
+        (request(base + "/predict", *multipart("image", "big.bin", b"\xff" * (MAX_BYTES + 10))), 413,
+         f"limit of {MAX_BYTES} bytes"),
+        (request(base + "/predict", json.dumps({"image": base64.b64encode(b"\xff" * (MAX_BYTES + 10)).decode()}).encode(),
+                 "application/json"), 413, "limit"),
+        (request(base + "/predict", *multipart("image", "huge.bin", b"\xff" * (2 * MAX_BYTES))), 413, "limit"),
+        (request(base + "/predict", *multipart("image", "bomb.png", png.tobytes())), 413, "1000x1000 pixels"),
+        (request(base + "/predict", method="GET"), 405, "Method Not Allowed"),
+        (request(base + "/nothing", method="GET"), 404, "Not Found"),
+    ]
+    for (status, body), want_status, want_text in cases:
+        assert status == want_status, (want_text, status, body)
+        assert want_text in body["error"], body
+    assert proc.poll() is None  # still serving
+    assert request(base + "/health", method="GET")[0] == 200
+
+
+def test_concurrent_requests(server, model_dir, photos):
+    base, proc = server
+    expected = expected_results(model_dir, photos)
+    names = sorted(photos) * 3  # 9 requests over 4 threads, the two kinds of body mixed
+    jobs = []
+    for i, name in enumerate(names[:8]):
+        if i % 2:
+            jobs.append((name, *multipart("image", name, photos[name])))
+        else:
+            jobs.append((name, json.dumps({"image": base64.b64encode(photos[name]).decode()}).encode(), "application/json"))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda job: (job[0], request(base + "/predict", job[1], job[2])), jobs))
+    assert len(answers) == 8
+    for name, (status, body) in answers:
+        assert status == 200, body
+        assert body["class_ids"] == expected[name]["class_ids"]
+        assert np.allclose(body["scores"], expected[name]["scores"], atol=1e-4)
+    assert proc.poll() is None

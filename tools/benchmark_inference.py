@@ -1,0 +1,321 @@
+"""Inference benchmark: export each model, run the deploy predictor per backend and batch size.
+
+python tools/benchmark_inference.py [--models PPLCNet_x0_25,PPLCNet_x1_0] [--repeats 20]
+    [--batch_sizes 1,8] [--image_size 224] [--threads 2] [--images DIR] [--output docs/benchmarks.md]
+
+For every model (random weights, class_num 1000): export with ONNX, check the predictor
+against the eager forward (max abs difference of the probabilities), then time the whole
+predictor call (decode, resize, normalise, inference, top-k) for Paddle Inference with oneDNN,
+without it, and ONNX Runtime, at each batch size: median of ``--repeats``. It also times raw
+ONNX Runtime (forward only, ``--threads`` threads, batch 1) and the predictor's preprocessing
+per image, and reports the fastest predictor backend against raw ORT + preprocessing. The
+table goes to ``--output`` between the inference-benchmark markers (the rest of the file is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+import numpy as np  # noqa: E402
+
+MARK_START = "<!-- inference-benchmark:start -->"
+MARK_END = "<!-- inference-benchmark:end -->"
+BACKENDS = {  # label -> Global overrides of the deploy predictor
+    "paddle+oneDNN": {"backend": "paddle", "enable_mkldnn": True},
+    "paddle": {"backend": "paddle", "enable_mkldnn": False},
+    "onnxruntime": {"backend": "onnxruntime"},
+}
+DEMO_IMAGES = "/work/shared/data/imagenet_demo"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default="", help="comma-separated names (default: every registered model)")
+    p.add_argument("--backends", default=",".join(BACKENDS), help=f"subset of {', '.join(BACKENDS)}")
+    p.add_argument("--batch_sizes", default="1,8")
+    p.add_argument("--repeats", type=int, default=20, help="timed calls per setting (the median is reported)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--image_size", type=int, default=224)
+    p.add_argument("--class_num", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--images", default=None, help=f"folder of photos (default: {DEMO_IMAGES} if present, "
+                                                    "else scikit-image's photos)")
+    p.add_argument("--output", default=os.path.join("docs", "benchmarks.md"))
+    p.add_argument("--no_write", action="store_true", help="print the table only")
+    p.add_argument("--note", default="", help="a line printed under the table (e.g. machine load)")
+    return p.parse_args(argv)
+
+
+def timings(fn: Callable[[], Any], repeats: int, warmup: int) -> tuple[float, float]:
+    """(median, best) milliseconds of ``repeats`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(max(1, repeats)):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1000.0 * statistics.median(times), 1000.0 * min(times)
+
+
+def photo_bytes(folder: str | None, workdir: str) -> list[bytes]:
+    """JPEG bytes of real photos: ``folder``, the shared demo folder, or scikit-image's photos."""
+    folder = folder or (DEMO_IMAGES if os.path.isdir(DEMO_IMAGES) else None)
+    if folder:
+        from deploy.python.utils import list_images
+
+        paths = list_images(folder)
+    else:
+        import cv2
+        from skimage import data
+
+        paths = []
+        for name in ("astronaut", "chelsea", "coffee", "rocket"):
+            path = os.path.join(workdir, f"{name}.jpg")
+            cv2.imwrite(path, getattr(data, name)()[:, :, ::-1])
+            paths.append(path)
+    out = []
+    for path in paths:
+        with open(path, "rb") as f:
+            out.append(f.read())
+    return out
+
+
+def eval_ops(size: int) -> list[dict]:
+    return [
+        {"DecodeImage": {"to_rgb": True, "channel_first": False}},
+        {"ResizeImage": {"resize_short": int(round(size * 256 / 224))}},
+        {"CropImage": {"size": size}},
+        {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                            "order": ""}},
+        {"ToCHWImage": None},
+    ]
+
+
+def count_flops_or_none(model: Any, size: int) -> float | None:
+    try:
+        from ppcls.utils.flops import count_flops
+    except ImportError:
+        return None
+    return float(count_flops(model, [1, 3, size, size]))
+
+
+def bench_model(name: str, args: argparse.Namespace, images: list[bytes], workdir: str) -> dict:
+    import paddle
+    import paddle.nn.functional as F
+
+    from deploy.python.predictor import ClsPredictor
+    from ppcls.arch import build_model
+    from ppcls.engine.export import export_model
+
+    size = args.image_size
+    model = build_model({"name": name, "class_num": args.class_num})
+    model.eval()
+    params = sum(int(p.size) for p in model.parameters() if not p.stop_gradient)
+    flops = count_flops_or_none(model, size)
+    folder = export_model(model, os.path.join(workdir, name), [3, size, size], name, args.class_num,
+                          transform_ops=eval_ops(size), export_type="onnx")
+
+    def predictor(overrides: dict, batch: int) -> ClsPredictor:
+        g = {"inference_model_dir": folder, "batch_size": batch, "cpu_num_threads": args.threads, **overrides}
+        return ClsPredictor({"Global": g})
+
+    # sanity: the deployed graph against the eager model on the same preprocessed photos
+    ref_pred = predictor(BACKENDS["onnxruntime"], len(images))
+    x = ref_pred.preprocess.batch(images).copy()
+    with paddle.no_grad():
+        eager = F.softmax(model(paddle.to_tensor(x)), axis=-1).numpy()
+    row: dict = {"model": name, "params": params, "flops": flops, "eager_diff": {}, "latency": {}, "best": {}}
+    for label in args.backend_list:
+        p = predictor(BACKENDS[label], len(images))
+        row["eager_diff"][label] = float(np.abs(p.backend.run(x) - eager).max())
+
+    # raw ONNX Runtime: forward only, batch 1, default session options with the thread count;
+    # and the predictor's own preprocessing per image. Measured first, before any Paddle threads exist.
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = args.threads
+    sess = ort.InferenceSession(os.path.join(folder, "inference.onnx"), so, providers=["CPUExecutionProvider"])
+    x1 = np.ascontiguousarray(x[:1])
+    input_name = sess.get_inputs()[0].name
+    row["raw_ort_ms"], row["raw_ort_best_ms"] = timings(lambda: sess.run(None, {input_name: x1}), args.repeats,
+                                                        args.warmup)
+    pre = ref_pred.preprocess
+    pre_times = [timings(lambda img=img: pre.batch([img]), args.repeats, args.warmup) for img in images]
+    row["preprocess_ms"] = statistics.median(t[0] for t in pre_times)
+    row["preprocess_best_ms"] = statistics.median(t[1] for t in pre_times)
+    # the same two steps timed as one call (what a hand-written script would do), photo by photo
+    pipe_times = [timings(lambda img=img: sess.run(None, {input_name: pre.batch([img])}), args.repeats, args.warmup)
+                  for img in images]
+    row["pipeline_ms"] = statistics.median(t[0] for t in pipe_times)
+    row["pipeline_best_ms"] = statistics.median(t[1] for t in pipe_times)
+    sess = None  # release its threads before the predictors run
+
+    for label in sorted(args.backend_list, key=lambda b: b != "onnxruntime"):  # ONNX Runtime first, like raw
+        for bs in args.batch_list:
+            p = predictor(BACKENDS[label], bs)
+            if bs == 1:  # photo by photo, like the baseline above
+                per_photo = [timings(lambda p=p, img=img: p.predict([img]), args.repeats, args.warmup) for img in images]
+                row["latency"][(label, bs)] = statistics.median(t[0] for t in per_photo)
+                row["best"][(label, bs)] = statistics.median(t[1] for t in per_photo)
+            else:
+                batch = [images[i % len(images)] for i in range(bs)]
+                row["latency"][(label, bs)], row["best"][(label, bs)] = timings(
+                    lambda p=p, batch=batch: p.predict(batch), args.repeats, args.warmup)
+            del p
+
+    b1 = {label: row["latency"][(label, 1)] for label in args.backend_list if (label, 1) in row["latency"]}
+    if b1:
+        best = min(b1, key=b1.get)
+        row["best_b1"] = (best, b1[best])
+    return row
+
+
+def _fmt_count(v: float | None, scale: float) -> str:
+    return "-" if v is None else f"{v / scale:.3g}"
+
+
+def render(rows: list[dict], args: argparse.Namespace, started: str) -> str:
+    show_flops = any(r.get("flops") is not None for r in rows)
+    lines = [
+        "## Inference benchmark (deploy predictor)",
+        "",
+        f"Written by `tools/benchmark_inference.py` on {started}. Machine: {os.cpu_count()} CPU cores "
+        f"({platform.processor() or platform.machine()}), Python {platform.python_version()}; "
+        f"{args.threads} threads, input {args.image_size}x{args.image_size}, class_num {args.class_num}, random "
+        f"weights; median of {args.repeats} calls after {args.warmup} warm-up calls. Latency is one whole "
+        "predictor call per batch: JPEG decode, resize, crop, normalise, inference and top-k. Other processes "
+        "may have been running on the machine, so treat small differences as noise.",
+        "",
+    ]
+    if args.note:
+        lines += [args.note, ""]
+    head = ["Model", "Params (M)"] + (["FLOPs (G, multiply-adds)"] if show_flops else []) + ["Backend"]
+    for bs in args.batch_list:
+        head += [f"b{bs} ms/batch", f"b{bs} QPS"]
+    head.append("max abs diff vs eager")
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        for label in args.backend_list:
+            cells = [r["model"], _fmt_count(r["params"], 1e6)] + ([_fmt_count(r.get("flops"), 1e9)] if show_flops else [])
+            cells.append(label)
+            for bs in args.batch_list:
+                ms = r["latency"].get((label, bs))
+                cells += ["-", "-"] if ms is None else [f"{ms:.2f}", f"{1000.0 * bs / ms:.1f}"]
+            cells.append(f"{r['eager_diff'].get(label, float('nan')):.1e}")
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Predictor overhead check (batch 1, per photo, median over the photos): the fastest predictor backend "
+        f"against raw ONNX Runtime ({args.threads} threads, default session options, forward only on the exported "
+        "`inference.onnx`) plus the predictor's own preprocessing (decode + resize + crop + normalise). "
+        "*sum* adds the two medians measured apart; *one call* times preprocessing + `session.run` together "
+        "(a hand-written script). In brackets: the best call of the repeats, the better estimate for an idle "
+        "machine. A ratio of at most 1.00 means the predictor adds nothing.",
+        "",
+        "| Model | raw ORT forward ms | preprocess ms/img | raw ORT + preprocess, sum | raw ORT + preprocess, one call | "
+        "fastest predictor (b1) | ms | ratio to sum | ratio to one call | best calls: ratio to sum | "
+        "best calls: ratio to one call |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "best_b1" not in r:
+            continue
+        base = r["raw_ort_ms"] + r["preprocess_ms"]
+        base_best = r["raw_ort_best_ms"] + r["preprocess_best_ms"]
+        label, ms = r["best_b1"]
+        best = min(v for (lab, bs), v in r["best"].items() if bs == 1)
+        lines.append(
+            f"| {r['model']} | {r['raw_ort_ms']:.2f} ({r['raw_ort_best_ms']:.2f}) | {r['preprocess_ms']:.2f} "
+            f"({r['preprocess_best_ms']:.2f}) | {base:.2f} ({base_best:.2f}) | {r['pipeline_ms']:.2f} "
+            f"({r['pipeline_best_ms']:.2f}) | {label} | {ms:.2f} ({best:.2f}) | {ms / base:.2f} | "
+            f"{ms / r['pipeline_ms']:.2f} | {best / base_best:.2f} | {best / r['pipeline_best_ms']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_section(path: str, body: str) -> None:
+    """Replace the text between the markers in ``path`` (create the file or the section if missing)."""
+    from deploy.python.utils import atomic_write_text
+
+    section = f"{MARK_START}\n{body.rstrip()}\n{MARK_END}"
+    text = ""
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    start, end = text.find(MARK_START), text.find(MARK_END)
+    if start != -1 and end != -1 and end > start:
+        text = text[:start] + section + text[end + len(MARK_END):]
+    elif start != -1 or end != -1:
+        raise ValueError(f"{path}: only one of the markers {MARK_START} / {MARK_END} is present; fix the file by hand")
+    else:
+        if not text:
+            text = "# Benchmarks\n"
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    atomic_write_text(path, text)
+
+
+def _builds_with_defaults(name: str) -> bool:
+    """Registry entries needing arguments (e.g. the un-sized ``PPLCNet(scale=...)``) are left out of "all"."""
+    import inspect
+
+    from ppcls.registry import MODELS
+
+    params = inspect.signature(MODELS.get(name)).parameters.values()
+    required = [p.name for p in params if p.default is inspect.Parameter.empty
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if required:
+        print(f"skipping {name}: it needs the argument(s) {', '.join(required)}")
+    return not required
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    import ppcls.arch  # noqa: F401  (registers the models)
+    from ppcls.registry import MODELS
+
+    names = [n.strip() for n in args.models.split(",") if n.strip()] or [
+        n for n in MODELS.names() if _builds_with_defaults(n)
+    ]
+    for n in names:
+        MODELS.get(n)  # unknown names fail now, with suggestions
+    args.backend_list = [b.strip() for b in args.backends.split(",") if b.strip()]
+    for b in args.backend_list:
+        if b not in BACKENDS:
+            raise ValueError(f"--backends: unknown backend {b!r}; expected a subset of {', '.join(BACKENDS)}")
+    args.batch_list = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+    started = time.strftime("%Y-%m-%d %H:%M")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_infer_") as workdir:
+        images = photo_bytes(args.images, workdir)
+        for name in names:
+            t = time.time()
+            row = bench_model(name, args, images, workdir)
+            rows.append(row)
+            lat = ", ".join(f"{k[0]} b{k[1]}: {v:.2f} ms" for k, v in row["latency"].items())
+            print(f"{name}: {lat}; raw ORT {row['raw_ort_ms']:.2f} ms + preprocess {row['preprocess_ms']:.2f} ms "
+                  f"(one call {row['pipeline_ms']:.2f} ms); "
+                  f"max diff vs eager {max(row['eager_diff'].values()):.1e} ({time.time() - t:.0f} s)", flush=True)
+    table = render(rows, args, started)
+    print(table)
+    if not args.no_write:
+        write_section(args.output, table)
+        print(f"written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    from ppcls.utils.cli import run_tool
+
+    run_tool(main)
