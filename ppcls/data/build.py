@@ -41,9 +41,6 @@ class WorkerSeeder:
         self.sampler = sampler
 
     def __call__(self, worker_id: int) -> None:
-        import cv2
-
-        cv2.setNumThreads(1)  # workers are processes already: no nested thread pools
         epoch = getattr(self.sampler, "epoch", 0)
         value = (self.seed * 1_000_003 + dist.rank() * 10_007 + epoch * 101 + worker_id) % (2**32)
         random.seed(value)
@@ -86,6 +83,12 @@ def build_dataloader(
     num_workers = int(loader_cfg.get("num_workers", 0))
     kwargs: dict[str, Any] = {}
     if num_workers > 0:
+        # Workers are processes already, so OpenCV needs no thread pool in them. It must be
+        # switched off here, before they fork: a child calling cv2.setNumThreads after the
+        # parent used OpenCV's pool can hang forever.
+        import cv2
+
+        cv2.setNumThreads(1)
         kwargs["persistent_workers"] = bool(loader_cfg.get("persistent_workers", False))
         if "prefetch_factor" in loader_cfg:
             kwargs["prefetch_factor"] = int(loader_cfg["prefetch_factor"])

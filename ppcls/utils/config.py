@@ -465,7 +465,7 @@ def _validate_dataloader(dl: Any, R) -> None:
             raise ConfigError(f"{where}.dataset.name is missing (e.g. ImageNetDataset)")
         if ds["name"] not in R.DATASETS:
             raise ConfigError(f"{where}.dataset.name: {R.DATASETS.unknown_message(ds['name'])}")
-        args = {k: v for k, v in ds.items() if k != "name"}
+        args = {k: v for k, v in ds.items() if k not in ("name", "batch_transform_ops")}
         check_kwargs(f"{where}.dataset({ds['name']})", R.DATASETS.get(ds["name"]), args,
                      injected=("class_num",))
         _check_registry_ops(f"{where}.dataset.transform_ops", ds.get("transform_ops"), R.TRANSFORMS)

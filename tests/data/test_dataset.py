@@ -106,3 +106,18 @@ def test_dataloader_with_workers_matches_no_workers(digits_dir):
     assert len(a) == len(b) == 4
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
+
+
+def test_workers_start_after_opencv_work_in_the_parent(digits_dir):
+    """A parent that used OpenCV's thread pool must not hang the forked workers."""
+    import cv2
+
+    cv2.setNumThreads(2)
+    big = np.random.RandomState(0).randint(0, 255, (512, 512, 3), dtype=np.uint8)
+    for _ in range(5):
+        cv2.resize(big, (300, 300))
+    split = {"dataset": {"name": "ImageNetDataset", "image_root": digits_dir,
+                         "cls_label_path": os.path.join(digits_dir, "val_list.txt"), "transform_ops": OPS},
+             "sampler": {"batch_size": 6, "shuffle": False}, "loader": {"num_workers": 2}}
+    for _ in range(3):
+        assert sum(x[0].shape[0] for x in build_dataloader(split, "Eval", 3)) == 18
