@@ -50,10 +50,9 @@ def main(argv=None) -> int:
         raise ValueError("-o overrides apply to a config: pass -c CONFIG with them")
     if args.class_num < 1:
         raise ValueError(f"--class_num: expected a positive number of classes, got {args.class_num}")
+    import ppcls.arch  # noqa: F401  (registers the models)
     from ppcls.registry import MODELS
     from ppcls.utils.flops import format_table, summarize_model, write_markdown_table
-
-    import ppcls.arch  # noqa: F401  (registers the models)
 
     shape = args.input_shape or [3, args.input_size or 224, args.input_size or 224]
     if args.config:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import inspect
 import logging
 import typing
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import paddle.nn as nn
 

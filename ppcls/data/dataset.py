@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import random
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -8,7 +8,8 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import paddle
 import paddle.nn as nn

@@ -10,7 +10,8 @@ import logging
 import os
 import signal
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import paddle
 
@@ -29,7 +30,7 @@ from ppcls.utils.logger import add_log_file
 
 from .callbacks import EarlyStopper, StopRequest
 from .checkpoint import Checkpointer, load_checkpoint
-from .device import setup_device, set_seed
+from .device import set_seed, setup_device
 from .evaluate import evaluate
 from .trainer import Trainer, TrainerOptions, TrainState
 

@@ -7,8 +7,9 @@ import datetime
 import logging
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import paddle
@@ -45,7 +46,7 @@ class TrainState:
                 "best_ema_metric": self.best_ema_metric, "history": self.history}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainState":
+    def from_dict(cls, d: dict) -> TrainState:
         return cls(epoch=int(d.get("epoch", 0)), best_metric=float(d.get("metric", -math.inf)),
                    best_epoch=int(d.get("best_epoch", 0)),
                    best_ema_metric=float(d.get("best_ema_metric", -math.inf)),

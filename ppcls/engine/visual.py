@@ -11,7 +11,8 @@ import csv
 import logging
 import math
 import os
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import paddle

@@ -1,6 +1,7 @@
 """Metrics; importing registers them in ``METRICS``."""
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ppcls.registry import METRICS
 from ppcls.utils.config import op_list, signature_params

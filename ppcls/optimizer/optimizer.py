@@ -8,7 +8,8 @@ BN decay to 0), names containing an entry of ``no_weight_decay_name`` and, with
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import paddle
 import paddle.nn as nn

@@ -15,7 +15,8 @@ import os
 import re
 import types
 import typing
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import yaml
 

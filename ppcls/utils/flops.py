@@ -18,8 +18,9 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import paddle
 import paddle.nn as nn

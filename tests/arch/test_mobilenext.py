@@ -7,8 +7,8 @@ import paddle
 import pytest
 
 from ppcls.arch import build_model
-from ppcls.arch.layers import reparameterize_model
 from ppcls.arch.backbone.mobilenext import MobileNeXt, SandglassBlock
+from ppcls.arch.layers import reparameterize_model
 
 # Paddle counting (BatchNorm running statistics included), class_num=1000
 PARAM_COUNTS = {

@@ -7,8 +7,8 @@ import paddle
 import pytest
 
 from ppcls.arch import build_model
-from ppcls.arch.layers import reparameterize_model
 from ppcls.arch.backbone.peleenet import PeleeNet, StemBlock, TwoWayDenseLayer
+from ppcls.arch.layers import reparameterize_model
 
 PELEENET_PARAMS = 2_811_976  # Paddle counting, BatchNorm running statistics included
 

@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 
 from ppcls.data.transforms import build_transforms
-from ppcls.data.transforms.ops import (CropImage, DecodeError, DecodeImage, NormalizeImage, RandCropImage,
-                                       RandFlipImage, ResizeImage, ToCHWImage)
+from ppcls.data.transforms.ops import (
+    CropImage,
+    DecodeError,
+    DecodeImage,
+    NormalizeImage,
+    RandCropImage,
+    RandFlipImage,
+    ResizeImage,
+    ToCHWImage,
+)
 
 
 @pytest.fixture(scope="module")

@@ -56,9 +56,7 @@ def _bottleneck_channels(in_channels: int, branch_channels: int, width: int) -> 
     inter = int(branch_channels * width / 4) * 4
     if inter > in_channels / 2:
         inter = int(in_channels / 8) * 4
-        logger.debug(
-            "PeleeNet: bottleneck of a %d-channel dense layer reduced to %d", in_channels, inter
-        )
+        logger.debug("PeleeNet: bottleneck of a %d-channel dense layer reduced to %d", in_channels, inter)
     return inter
 
 

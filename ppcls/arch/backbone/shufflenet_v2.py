@@ -9,8 +9,8 @@ input. A 1x1 conv widens the features before global pooling and the classifier.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 import paddle
 import paddle.nn as nn

@@ -9,8 +9,9 @@ pools earlier, for 2.4x less computation at the same accuracy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping, Union
+from typing import Union
 
 import paddle
 import paddle.nn as nn

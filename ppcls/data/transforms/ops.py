@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import math
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
