@@ -11,6 +11,7 @@ import paddle
 
 from ppcls.utils import dist
 from ppcls.utils.meters import LossMeter, format_metrics
+from ppcls.utils.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +37,16 @@ def evaluate(
         metric.reset()
     n_batches = len(loader)
     start = time.time()
-    for it, (images, labels, _bad) in enumerate(loader):
-        logits = model(images)
-        if loss_fn is not None:
-            meter.update(loss_fn(logits, labels), images.shape[0])
-        for metric in metrics:
-            metric.update(logits, labels)
-        if print_batch_step and (it % print_batch_step == 0 or it == n_batches - 1):
-            logger.info("[Eval][Epoch %d][Iter: %d/%d]", epoch, it, n_batches)
+    with progress(total=n_batches, desc=f"eval epoch {epoch}", unit="batch") as bar:
+        for it, (images, labels, _bad) in enumerate(loader):
+            logits = model(images)
+            if loss_fn is not None:
+                meter.update(loss_fn(logits, labels), images.shape[0])
+            for metric in metrics:
+                metric.update(logits, labels)
+            bar.update(1)
+            if print_batch_step and (it % print_batch_step == 0 or it == n_batches - 1):
+                logger.info("[Eval][Epoch %d][Iter: %d/%d]", epoch, it, n_batches)
     results: dict[str, float] = {}
     results.update(meter.averages(reduce=dist.world_size() > 1))
     for metric in metrics:

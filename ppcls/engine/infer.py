@@ -53,8 +53,12 @@ def predict_files(
     model: paddle.nn.Layer, files: Sequence[str], transform: Any, postprocess: Any, batch_size: int = 10
 ) -> Iterator[list[dict]]:
     """Yield one list of result dicts per batch (softmax scores, top-k from ``postprocess``)."""
+    from ppcls.utils.progress import progress
+
     model.eval()
-    for chunk in batches(list(files), batch_size):
-        x = paddle.to_tensor(preprocess(chunk, transform))
-        probs = F.softmax(model(x), axis=-1).numpy()
-        yield postprocess(probs, chunk)
+    with progress(total=len(files), desc="infer", unit="img") as bar:
+        for chunk in batches(list(files), batch_size):
+            x = paddle.to_tensor(preprocess(chunk, transform))
+            probs = F.softmax(model(x), axis=-1).numpy()
+            bar.update(len(chunk))
+            yield postprocess(probs, chunk)

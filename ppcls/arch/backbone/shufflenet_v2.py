@@ -67,15 +67,11 @@ class ShuffleUnit(nn.Layer):
 class ShuffleDownUnit(nn.Layer):
     """Stride-2 unit: both branches see the whole input, each gives half the output channels."""
 
-    def __init__(
-        self, in_channels: int, out_channels: int, stride: int = 2, act: str = "relu"
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 2, act: str = "relu") -> None:
         super().__init__()
         half = out_channels // 2
         # branch 1: dw 3x3 (stride) → 1x1
-        self.conv_dw_1 = ConvBNAct(
-            in_channels, in_channels, 3, stride, groups=in_channels, act=None
-        )
+        self.conv_dw_1 = ConvBNAct(in_channels, in_channels, 3, stride, groups=in_channels, act=None)
         self.conv_linear_1 = ConvBNAct(in_channels, half, 1, act=act)
         # branch 2: 1x1 → dw 3x3 (stride) → 1x1
         self.conv_pw_2 = ConvBNAct(in_channels, half, 1, act=act)

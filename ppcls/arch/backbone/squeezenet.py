@@ -67,9 +67,7 @@ def _conv_relu(
     in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0
 ) -> ConvBNAct:
     """Conv with bias + ReLU, no BatchNorm (SqueezeNet predates BN)."""
-    return ConvBNAct(
-        in_channels, out_channels, kernel_size, stride, padding, act="relu", bn=False, bias=True
-    )
+    return ConvBNAct(in_channels, out_channels, kernel_size, stride, padding, act="relu", bn=False, bias=True)
 
 
 class Fire(nn.Layer):
@@ -90,15 +88,11 @@ class Fire(nn.Layer):
 class SqueezeNet(nn.Layer):
     head_names = ("final_conv",)
 
-    def __init__(
-        self, version: str = "1.0", class_num: int = 1000, dropout_prob: float = 0.5
-    ) -> None:
+    def __init__(self, version: str = "1.0", class_num: int = 1000, dropout_prob: float = 0.5) -> None:
         super().__init__()
         version = str(version)
         if version not in ARCH:
-            raise ValueError(
-                f"SqueezeNet version {version!r} is not supported; valid: {', '.join(ARCH)}"
-            )
+            raise ValueError(f"SqueezeNet version {version!r} is not supported; valid: {', '.join(ARCH)}")
         self.version = version
         self.class_num = class_num
         (stem_channels, kernel, stride, padding), body = ARCH[version]
@@ -118,9 +112,7 @@ class SqueezeNet(nn.Layer):
         self.num_features = channels
         # "downscale_in_infer" as in PaddleClas, so weights trained there give the same logits
         self.dropout = (
-            nn.Dropout(p=dropout_prob, mode="downscale_in_infer")
-            if dropout_prob > 0
-            else nn.Identity()
+            nn.Dropout(p=dropout_prob, mode="downscale_in_infer") if dropout_prob > 0 else nn.Identity()
         )
         self.final_conv = _conv_relu(channels, class_num, 1)
         self.avg_pool = nn.AdaptiveAvgPool2D(1)
