@@ -7,8 +7,8 @@ import paddle
 import pytest
 
 from ppcls.arch import build_model
-from ppcls.arch.backbone.shufflenet_v2 import ShuffleNetV2, channel_shuffle
-from ppcls.arch.layers import reparameterize_model
+from ppcls.arch.backbone.shufflenet_v2 import ShuffleNetV2
+from ppcls.arch.layers import channel_shuffle, reparameterize_model
 
 # Paddle counting (BatchNorm running statistics included), class_num=1000
 PARAM_COUNTS = {

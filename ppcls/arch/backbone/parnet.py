@@ -29,7 +29,7 @@ import paddle.nn.functional as F
 
 from ppcls.registry import MODELS
 
-from ..layers import ConvBNAct, fuse_conv_bn, get_act
+from ..layers import ConvBNAct, channel_shuffle, fuse_conv_bn, get_act, interleave
 
 # variant -> (widths of the three streams, width of the last block, dropout before fc)
 ARCH: MappingProxyType[str, tuple[tuple[int, int, int], int, float]] = MappingProxyType(
@@ -43,19 +43,6 @@ ARCH: MappingProxyType[str, tuple[tuple[int, int, int], int, float]] = MappingPr
 # blocks per stream counting the block that downsamples into it, then the final block
 NUM_BLOCKS: tuple[int, int, int, int] = (5, 6, 6, 1)
 STEM_MAX_CHANNELS = 64
-
-
-def channel_shuffle(x: paddle.Tensor, groups: int) -> paddle.Tensor:
-    """Interleave the ``groups`` channel groups of ``x`` (ShuffleNet's shuffle)."""
-    if groups == 1:
-        return x
-    return interleave(paddle.split(x, groups, axis=1))
-
-
-def interleave(tensors: list[paddle.Tensor] | tuple[paddle.Tensor, ...]) -> paddle.Tensor:
-    """Concatenate along channels with the channels of the inputs alternating: a0 b0 a1 b1 ..."""
-    # stack + flatten keeps every dimension symbolic, so to_static works for any input size
-    return paddle.stack(list(tensors), axis=2).flatten(start_axis=1, stop_axis=2)
 
 
 class ChannelAffine(nn.Layer):

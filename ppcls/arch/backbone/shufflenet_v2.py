@@ -17,7 +17,7 @@ import paddle.nn as nn
 
 from ppcls.registry import MODELS
 
-from ..layers import ConvBNAct
+from ..layers import ConvBNAct, channel_shuffle
 
 STAGE_REPEATS: tuple[int, ...] = (4, 8, 4)
 
@@ -33,19 +33,6 @@ STAGE_CHANNELS: Mapping[float, tuple[int, int, int, int, int]] = MappingProxyTyp
         2.0: (24, 244, 488, 976, 2048),
     }
 )
-
-
-def channel_shuffle(x: paddle.Tensor, groups: int) -> paddle.Tensor:
-    """Interleave ``groups`` channel groups of an NCHW tensor.
-
-    The batch dimension is never read as a Python int (reshape's ``0`` copies it), so the
-    function exports with a dynamic batch; unknown spatial sizes fall back to ``paddle.shape``.
-    """
-    _, channels, height, width = x.shape
-    y = x.reshape([0, groups, channels // groups, -1]).transpose([0, 2, 1, 3])
-    if height >= 0 and width >= 0:
-        return y.reshape([0, channels, height, width])
-    return y.reshape(paddle.shape(x))
 
 
 class ShuffleUnit(nn.Layer):
