@@ -35,7 +35,8 @@ BACKENDS = {  # label -> Global overrides of the deploy predictor
     "paddle": {"backend": "paddle", "enable_mkldnn": False},
     "onnxruntime": {"backend": "onnxruntime"},
 }
-DEMO_IMAGES = "/work/shared/data/imagenet_demo"
+# the four ImageNet photos beside a checkout (../shared), when present
+DEMO_IMAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "imagenet_demo")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
