@@ -40,14 +40,16 @@ def test_sigterm_saves_latest_stops_workers_and_resumes(tmp_path, digits_dir):
     assert "SIGTERM received" in text and "training stopped: received SIGTERM" in text
     run = os.path.join(out, "PPLCNet_x0_25")
     assert not [f for f in os.listdir(run) if f.endswith(".tmp")]
+    stopped_in = int(re.search(r"received SIGTERM at epoch (\d+), iteration", text).group(1))
     states = paddle.load(os.path.join(run, "latest.pdstates"))
-    assert states["epoch"] == 1  # epoch 2 was unfinished: a resume repeats it
+    assert states["epoch"] == stopped_in - 1  # the unfinished epoch is repeated on resume
     # no worker process is left behind
     children = subprocess.run(["pgrep", "-f", path], capture_output=True, text=True).stdout.split()
     assert children == []
-    resumed = run_tool("train.py", "-c", path, "-o", f"Global.checkpoints={run}/latest", "-o", "Global.epochs=2")
+    resumed = run_tool("train.py", "-c", path, "-o", f"Global.checkpoints={run}/latest",
+                       "-o", f"Global.epochs={stopped_in}")
     assert resumed.returncode == 0, resumed.stdout[-2000:]
-    assert "continuing at epoch 2" in resumed.stdout
+    assert f"continuing at epoch {stopped_in}" in resumed.stdout
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, digits_dir):
