@@ -4,8 +4,9 @@ The ops keep PaddleClas's names and keys (``ResizeImage``, ``CropImage``, ``Norm
 ``ToCHWImage``; ``DecodeImage`` optionally first). Their results equal the training-side
 eval transforms exactly; only the work is arranged to be cheap:
 
-* decode with OpenCV and keep its BGR order through resize and crop (they treat channels
-  alike), so no colour conversion runs on the full-size image;
+* decode JPEGs with libjpeg-turbo straight into the model's channel order (``jpeg.py``,
+  bit-identical to OpenCV), other files with OpenCV, keeping its BGR order through resize and
+  crop (they treat channels alike), so no colour conversion runs on the full-size image;
 * resize and crop on ``uint8``;
 * one vectorised step at the end does the channel swap, the HWC→CHW transpose and
   ``x * (scale / std) - mean / std`` straight into a reused batch buffer.
@@ -19,6 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from . import jpeg
 from .utils import DeployConfigError, parse_number
 
 _CV2_INTERP = {
@@ -106,6 +108,9 @@ class DecodeImage:
                     return np.asarray(pil.convert("RGB")), False
             except Exception as e:
                 raise ImageDecodeError(f"cannot decode image ({e})") from None
+        img = jpeg.decode(data, rgb=self.to_rgb)  # libjpeg-turbo straight into the model's order, when it can
+        if img is not None:
+            return img, not self.to_rgb
         buf = np.frombuffer(data, dtype=np.uint8)
         img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
         if img is None:

@@ -47,7 +47,7 @@ def test_tiny_benchmark_run(tool, tmp_path, capsys):
 
     cv2.imwrite(str(images / "chelsea.jpg"), data.chelsea()[:, :, ::-1])
     code = tool.main(["--models", "PPLCNet_x0_25", "--image_size", "64", "--class_num", "10", "--repeats", "2",
-                      "--warmup", "1", "--batch_sizes", "1,2", "--images", str(images), "--output", str(out)])
+                      "--warmup", "1", "--batch_sizes", "1,2", "--rounds", "2", "--overhead_repeats", "1", "--images", str(images), "--output", str(out)])
     assert code == 0
     text = out.read_text()
     assert "## Other section\nkept" in text
@@ -59,5 +59,8 @@ def test_tiny_benchmark_run(tool, tmp_path, capsys):
     for row in rows[:3]:
         assert float(row.split("|")[-2]) <= 1e-4  # the deployed graph equals the eager forward
     assert "raw ORT" in section and "b2 QPS" in section
+    overhead = rows[3].split("|")[2:-1]
+    assert all(float(v) > 0 for v in overhead[:8])  # five timings and three ratios
+    assert overhead[-1].strip().split(" (")[0] in tool.BACKENDS  # the fastest backend at batch 1
     with pytest.raises(KeyError, match="unknown model name"):
         tool.main(["--models", "NoSuchNet", "--no_write"])
