@@ -264,10 +264,10 @@ class PaddleBackend:
 def build_onnx_session_options(g: Mapping[str, Any]) -> Any:
     """Lean CPU session options: all graph optimisations, intra-op threads, sequential execution.
 
-    The worker threads sleep between operators unless ``Global.ort_allow_spinning`` is set:
-    busy-waiting workers compete with the decode/resize of the next image and, on a shared
-    machine, with every other process (measured: median latency 2-3x worse under load, the
-    same within noise on an idle machine; see docs/benchmarks.md).
+    ``Global.ort_allow_spinning`` (default True) lets the worker threads busy-wait between
+    operators, the fastest on an idle machine; on a host shared with other busy processes
+    spinning competes with them (median latency 2-3x worse under load here), so it can be turned
+    off (docs/benchmarks.md).
     """
     import onnxruntime as ort
 
