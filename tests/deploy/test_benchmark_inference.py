@@ -60,7 +60,7 @@ def test_tiny_benchmark_run(tool, tmp_path, capsys):
         assert float(row.split("|")[-2]) <= 1e-4  # the deployed graph equals the eager forward
     assert "raw ORT" in section and "b2 QPS" in section
     overhead = rows[3].split("|")[2:-1]
-    assert all(float(v.split(" (")[0]) > 0 for v in overhead[:8])  # five timings and three ratios
+    assert all(float(v.split(" (")[0]) > 0 for v in overhead[:9])  # five timings and four ratios
     assert overhead[-1].strip().split(" (")[0] in tool.BACKENDS  # the fastest backend at batch 1
     with pytest.raises(KeyError, match="unknown model name"):
         tool.main(["--models", "NoSuchNet", "--no_write"])

@@ -100,3 +100,19 @@ def test_export_and_paddle_inference_parity(trained, digits_dir, tmp_path):
             ref = expected[name]
             assert list(np.argsort(-row)[:2]) == ref["class_ids"]
             np.testing.assert_allclose(row[ref["class_ids"]], ref["scores"], atol=1e-4)
+
+
+def test_export_onnx_tool_writes_an_onnx_model(trained, tmp_path):
+    out_dir = str(tmp_path / "onnx")
+    # tools/export_onnx.py = export_model.py with export_type=onnx, even over an explicit -o saying otherwise
+    proc = run_tool("export_onnx.py", "-c", trained["path"], "-o", f"Global.pretrained_model={trained['run']}/best_model",
+                    "-o", f"Global.save_inference_dir={out_dir}", "-o", "Global.export_type=paddle")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {"inference.onnx", "inference.pdiparams", "inference.yml"} <= set(os.listdir(out_dir))
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(os.path.join(out_dir, "inference.onnx"), providers=["CPUExecutionProvider"])
+    shape = trained["cfg"]["Global"]["image_shape"]
+    probs = session.run(None, {session.get_inputs()[0].name: np.zeros([2, *shape], np.float32)})[0]
+    assert probs.shape == (2, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
