@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
@@ -51,6 +51,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=10,
                    help="overhead check: alternating rounds over raw ORT, preprocessing and the predictor")
     p.add_argument("--overhead_repeats", type=int, default=5, help="overhead check: calls per photo per round")
+    p.add_argument("--stream_images", type=int, default=12,
+                   help="overhead check: files in the folder run through stream.predict_files")
     p.add_argument("--budget", type=float, default=10.0,
                    help="seconds of timed calls per setting (per round in the overhead check); at least 3 calls")
     p.add_argument("--image_size", type=int, default=224)
@@ -142,68 +144,105 @@ def reference_preprocess(data: bytes, size: int) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
-def interleaved(tasks: dict[str, list[Callable[[], Any]]], repeats: int, rounds: int, warmup: int,
-                budget: float = float("inf")) -> list[dict[str, float]]:
-    """Per round, the median ms of each task; a task is a list of calls (one per photo).
+class Task(NamedTuple):
+    """Calls to time (one per photo), how many per photo in a round, and images per call."""
 
-    Every round runs a block of up to ``repeats`` calls per photo for each task in turn, so slow
-    drifts of the machine (other processes, frequency) hit every task of a round alike; ratios
-    are then taken within a round.
+    calls: list[Callable[[], Any]]
+    repeats: int
+    images: int = 1
+
+
+def interleaved(tasks: dict[str, Task], rounds: int, budget: float = float("inf")) -> list[dict[str, float]]:
+    """Per round, the median ms per image of each task.
+
+    Every round runs each task's block in turn (first one untimed call per photo: the previous
+    task's ONNX Runtime workers may still be spinning on the other core for a moment), so slow
+    drifts of the machine hit every task of a round alike; ratios are then taken within a round.
     """
-    for fns in tasks.values():
-        for fn in fns:
-            for _ in range(warmup):
-                fn()
     per_round = []
     for _ in range(max(1, rounds)):
-        # one untimed call per photo first: the previous task's ONNX Runtime workers may still be
-        # spinning on the other core for a moment after its last run
-        per_round.append({key: statistics.median(timings(fn, repeats, 1, budget / len(fns)) for fn in fns)
-                          for key, fns in tasks.items()})
+        per_round.append({
+            key: statistics.median(timings(fn, task.repeats, 1, budget / len(task.calls)) for fn in task.calls)
+            / task.images
+            for key, task in tasks.items()
+        })
     return per_round
 
 
-def overhead_check(folder: str, images: list[bytes], args: argparse.Namespace, pred: Any) -> dict:
-    """Batch-1 latency of the predictor (ONNX Runtime) against raw ONNX Runtime + preprocessing.
+def overhead_check(folder: str, images: list[bytes], args: argparse.Namespace, make_predictor: Callable[..., Any],
+                   workdir: str) -> dict:
+    """Batch-1 cost per image of the predictor (ONNX Runtime) against raw ONNX Runtime + preprocessing.
 
     Raw ONNX Runtime is a session with default options and ``--threads`` intra-op threads, run
     on the ready input (forward only). Preprocessing is timed two ways: the predictor's own and
     :func:`reference_preprocess` (OpenCV + NumPy as written by hand); both must give the same
-    input. *one call* times the hand-written preprocessing and ``session.run`` together.
+    input. *pipeline* times the hand-written preprocessing and ``session.run`` in one call. The
+    predictor is timed per call (``predict([image])``) and per image over a folder of files
+    (``stream.predict_files``, which reads the files too) three ways: sequential with
+    ``--threads`` threads, and prefetching with 1 thread and with ``--threads`` threads.
     """
     import onnxruntime as ort
+
+    from deploy.python.stream import predict_files
 
     size = args.image_size
     so = ort.SessionOptions()
     so.intra_op_num_threads = args.threads
     sess = ort.InferenceSession(os.path.join(folder, "inference.onnx"), so, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
+    pred = make_predictor({"backend": "onnxruntime"}, 1)
+    pred_1t = make_predictor({"backend": "onnxruntime", "cpu_num_threads": 1}, 1)
     inputs = [reference_preprocess(img, size) for img in images]
     own = [pred.preprocess.batch([img]).copy() for img in images]
     diff = max(float(np.abs(a - b).max()) for a, b in zip(inputs, own))
     if diff > 1e-5:
         raise RuntimeError(f"the predictor's preprocessing differs from the reference by {diff:.2e}")
+    files = []
+    for i in range(args.stream_images):
+        files.append(os.path.join(workdir, f"stream_{i:03d}.jpg"))
+        with open(files[-1], "wb") as f:
+            f.write(images[i % len(images)])
+    n = args.overhead_repeats
     tasks = {
-        "raw_ort_ms": [lambda x=x: sess.run(None, {name: x}) for x in inputs],
-        "preprocess_ms": [lambda img=img: pred.preprocess.batch([img]) for img in images],
-        "reference_preprocess_ms": [lambda img=img: reference_preprocess(img, size) for img in images],
-        "pipeline_ms": [lambda img=img: sess.run(None, {name: reference_preprocess(img, size)}) for img in images],
-        "predictor_ms": [lambda img=img: pred.predict([img]) for img in images],
+        "raw_ort_ms": Task([lambda x=x: sess.run(None, {name: x}) for x in inputs], n),
+        "preprocess_ms": Task([lambda img=img: pred.preprocess.batch([img]) for img in images], n),
+        "reference_preprocess_ms": Task([lambda img=img: reference_preprocess(img, size) for img in images], n),
+        "pipeline_ms": Task([lambda img=img: sess.run(None, {name: reference_preprocess(img, size)}) for img in images],
+                            n),
+        "predictor_ms": Task([lambda img=img: pred.predict([img]) for img in images], n),
+        "stream_sequential_ms": Task([lambda: predict_files(pred, files, prefetch=False)], 1, len(files)),
+        "stream_prefetch_1t_ms": Task([lambda: predict_files(pred_1t, files, prefetch=True)], 1, len(files)),
+        "stream_prefetch_ms": Task([lambda: predict_files(pred, files, prefetch=True)], 1, len(files)),
     }
-    per_round = interleaved(tasks, args.overhead_repeats, args.rounds, args.warmup, args.budget)
+    per_round = interleaved(tasks, args.rounds, args.budget)
     out: dict[str, Any] = {k: statistics.median(r[k] for r in per_round) for k in tasks}
-    pred_ms = [r["predictor_ms"] for r in per_round]
-    ratios = {  # within each round, then the median over the rounds
-        "ratio_opencv": [p / (r["raw_ort_ms"] + r["reference_preprocess_ms"]) for p, r in zip(pred_ms, per_round)],
-        "ratio_own": [p / (r["raw_ort_ms"] + r["preprocess_ms"]) for p, r in zip(pred_ms, per_round)],
-        "ratio_pipeline": [p / r["pipeline_ms"] for p, r in zip(pred_ms, per_round)],
-        # what interleaving costs any pipeline: the hand-written call against its two parts timed apart
-        "pipeline_vs_parts": [r["pipeline_ms"] / (r["raw_ort_ms"] + r["reference_preprocess_ms"]) for r in per_round],
-    }
-    for key, values in ratios.items():
-        out[key] = statistics.median(values)
-        out[key + "_max"] = max(values)
-    out["overhead_backend"] = pred.backend.name
+    streams = ("stream_sequential_ms", "stream_prefetch_1t_ms", "stream_prefetch_ms")
+    out["stream_best"] = min(streams, key=lambda k: out[k])
+
+    def ratios(value: Callable[[dict], float], base: Callable[[dict], float]) -> tuple[float, float]:
+        """Within each round, then (median, worst) over the rounds."""
+        values = [value(r) / base(r) for r in per_round]
+        return statistics.median(values), max(values)
+
+    def opencv_parts(r: dict) -> float:
+        return r["raw_ort_ms"] + r["reference_preprocess_ms"]
+
+    def own_parts(r: dict) -> float:
+        return r["raw_ort_ms"] + r["preprocess_ms"]
+
+    def predictor_call(r: dict) -> float:
+        return r["predictor_ms"]
+
+    def best_stream(r: dict) -> float:
+        return r[out["stream_best"]]
+
+    out["ratio_opencv"] = ratios(predictor_call, opencv_parts)
+    out["ratio_own"] = ratios(predictor_call, own_parts)
+    out["ratio_pipeline"] = ratios(predictor_call, lambda r: r["pipeline_ms"])
+    # what interleaving costs any pipeline: the hand-written call against its two parts timed apart
+    out["pipeline_vs_parts"] = ratios(lambda r: r["pipeline_ms"], opencv_parts)
+    out["stream_ratio_opencv"] = ratios(best_stream, opencv_parts)
+    out["stream_ratio_own"] = ratios(best_stream, own_parts)
     return out
 
 
@@ -257,7 +296,7 @@ def bench_model(name: str, args: argparse.Namespace, images: list[bytes], workdi
     row: dict = {"model": name, "params": params, "flops": flops, "eager_diff": {}, "latency": {}}
     # the overhead check: raw ONNX Runtime + preprocessing against the predictor, before any Paddle
     # predictor (and its threads) exists
-    row.update(overhead_check(folder, images, args, predictor({"backend": "onnxruntime"}, 1)))
+    row.update(overhead_check(folder, images, args, predictor, workdir))
     for label in args.backend_list:
         p = predictor(BACKENDS[label], len(images))
         row["eager_diff"][label] = float(np.abs(p.backend.run(x) - eager).max())
@@ -340,9 +379,30 @@ def render(rows: list[dict], args: argparse.Namespace, started: str) -> str:
             continue
         cells = [r["model"]] + [f"{r[k]:.2f}" for k in ("raw_ort_ms", "preprocess_ms", "reference_preprocess_ms",
                                                          "pipeline_ms", "predictor_ms")]
-        cells += [f"{r[k]:.2f} ({r[k + '_max']:.2f})" for k in ("ratio_opencv", "ratio_own", "ratio_pipeline",
-                                                                        "pipeline_vs_parts")]
+        cells += [f"{r[k][0]:.2f} ({r[k][1]:.2f})" for k in ("ratio_opencv", "ratio_own", "ratio_pipeline",
+                                                               "pipeline_vs_parts")]
         cells.append(f"{r['best_b1'][0]} ({r['best_b1'][1]:.2f} ms)" if "best_b1" in r else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"A folder of {args.stream_images} photo files through `deploy/python/stream.py` (what `predict_cls.py` "
+        "runs), batch 1, ms per image including reading the file: sequential with "
+        f"{args.threads} threads, and with `Global.prefetch` (the next image is decoded on a second thread "
+        f"while the current one runs) with 1 and with {args.threads} inference threads. The ratios compare the "
+        "fastest of the three with raw ONNX Runtime plus preprocessing, timed apart as above.",
+        "",
+        "| Model | sequential ms/img | prefetch, 1 thread | prefetch, "
+        f"{args.threads} threads | fastest / (raw ORT + OpenCV preprocess) | fastest / (raw ORT + predictor "
+        "preprocess) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "stream_best" not in r:
+            continue
+        cells = [r["model"]]
+        for k in ("stream_sequential_ms", "stream_prefetch_1t_ms", "stream_prefetch_ms"):
+            cells.append(f"**{r[k]:.2f}**" if k == r["stream_best"] else f"{r[k]:.2f}")
+        cells += [f"{r[k][0]:.2f} ({r[k][1]:.2f})" for k in ("stream_ratio_opencv", "stream_ratio_own")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

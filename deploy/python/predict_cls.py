@@ -24,6 +24,7 @@ if _ROOT not in sys.path:
 
 from deploy.python.predictor import ClsPredictor  # noqa: E402
 from deploy.python.preprocess import ImageDecodeError  # noqa: E402
+from deploy.python.stream import predict_files  # noqa: E402
 from deploy.python.utils import DeployConfigError, list_images, load_config, write_json_lines  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join(_ROOT, "deploy", "configs", "inference_cls.yaml")
@@ -46,19 +47,12 @@ def format_result(result: dict) -> str:
             f"label_name(s): {result.get('label_names', [])}")
 
 
-def _read(paths: Sequence[str]) -> list[bytes]:
-    out = []
-    for p in paths:
-        with open(p, "rb") as f:
-            out.append(f.read())
-    return out
-
-
 def _decodable(predictor: ClsPredictor, files: Sequence[str], count: int) -> list[bytes]:
     """The first ``count`` images that decode (for the untimed warm-up)."""
     out = []
     for path in files:
-        data = _read([path])[0]
+        with open(path, "rb") as f:
+            data = f.read()
         try:
             predictor.preprocess(data)
         except ImageDecodeError:
@@ -67,31 +61,6 @@ def _decodable(predictor: ClsPredictor, files: Sequence[str], count: int) -> lis
         if len(out) == count:
             break
     return out
-
-
-def predict_files(predictor: ClsPredictor, files: Sequence[str]) -> tuple[list[dict], list[str]]:
-    """Results for every readable file, and the files that could not be decoded (with a warning)."""
-    results: list[dict] = []
-    skipped: list[str] = []
-    bs = predictor.batch_size
-    for i in range(0, len(files), bs):
-        chunk = list(files[i : i + bs])
-        try:
-            results.extend(predictor.predict(_read(chunk), file_names=chunk))
-            continue
-        except ImageDecodeError:
-            pass
-        good = []  # find the bad file(s) of this batch, then run the rest
-        for path in chunk:
-            try:
-                predictor.preprocess(_read([path])[0])
-                good.append(path)
-            except ImageDecodeError as e:
-                logger.warning("skipped %s: %s", path, e)
-                skipped.append(path)
-        if good:
-            results.extend(predictor.predict(_read(good), file_names=good))
-    return results, skipped
 
 
 def main(argv: Sequence[str] | None = None) -> int:

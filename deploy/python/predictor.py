@@ -343,17 +343,23 @@ class StageTimer:
     """Per-batch preprocess / inference / postprocess times, after warm-up."""
 
     def __init__(self) -> None:
-        self.batches: list[tuple[int, float, float, float]] = []  # (images, pre s, infer s, post s)
+        self.batches: list[tuple[int, float, float, float, bool]] = []  # (images, pre s, infer s, post s, overlapped)
+        self.overlapped_wall_s = 0.0  # wall time of the runs whose preprocessing overlapped inference
 
-    def add(self, images: int, pre: float, infer: float, post: float) -> None:
-        self.batches.append((images, pre, infer, post))
+    def add(self, images: int, pre: float, infer: float, post: float, overlapped: bool = False) -> None:
+        self.batches.append((images, pre, infer, post, overlapped))
+
+    def add_wall(self, seconds: float) -> None:
+        """Wall time of a prefetched run: its stages overlap, so their sum would overstate the total."""
+        self.overlapped_wall_s += seconds
 
     def summary(self) -> dict:
         if not self.batches:
             return {"data_num": 0}
         arr = np.asarray(self.batches, dtype=np.float64)
         n_img = arr[:, 0].sum()
-        total = arr[:, 1:].sum()
+        sequential = arr[:, 4] == 0
+        total = arr[sequential, 1:4].sum() + self.overlapped_wall_s
         return {
             "data_num": int(n_img),
             "batches": len(self.batches),
@@ -451,9 +457,17 @@ class ClsPredictor:
 
     def predict_scores(self, images: Sequence[Any]) -> np.ndarray:
         """Raw model outputs (probabilities for the default export) for a batch of images."""
-        batch = self.preprocess.batch([_load(x) for x in images])
+        return self.backend.run(self.prepare(images))
+
+    def prepare(self, images: Sequence[Any], preprocessor: Preprocessor | None = None) -> np.ndarray:
+        """Preprocess a batch into ``preprocessor``'s reused buffer (the predictor's own by default)."""
+        batch = (preprocessor or self.preprocess).batch([_load(x) for x in images])
         self._check_shape(batch)
-        return self.backend.run(batch)
+        return batch
+
+    def spare_preprocessor(self) -> Preprocessor:
+        """Another preprocessor with the same ops and its own buffer (for preparing batches ahead)."""
+        return Preprocessor(self.config["PreProcess"].get("transform_ops"))
 
     def predict(self, images: Sequence[Any], file_names: Sequence[str] | None = None) -> list[dict]:
         """Top-k dicts (class_ids, scores, label_names, file_name) for a batch of images."""
@@ -461,15 +475,24 @@ class ClsPredictor:
             file_names = [x if isinstance(x, str) else None for x in images]
             if all(n is None for n in file_names):
                 file_names = None
+        self.begin_batch()
+        t0 = time.perf_counter()
+        batch = self.prepare(images)
+        return self.run_prepared(batch, file_names, time.perf_counter() - t0)
+
+    def begin_batch(self) -> None:
+        """Mark the start of a batch for auto_log (before its preprocessing, or the wait for it)."""
+        if self.benchmark and self._auto_log is not None:
+            self._auto_log.start()
+
+    def run_prepared(self, batch: np.ndarray, file_names: Sequence[str] | None, pre_seconds: float,
+                     overlapped: bool = False) -> list[dict]:
+        """Inference and top-k for a preprocessed batch; ``pre_seconds`` is what preparing it took
+        (``overlapped``: on another thread while earlier batches ran)."""
         log = self._auto_log if self.benchmark else None
         if log:
-            log.start()
-        t0 = time.perf_counter()
-        batch = self.preprocess.batch([_load(x) for x in images])
-        self._check_shape(batch)
-        t1 = time.perf_counter()
-        if log:
             log.stamp()
+        t1 = time.perf_counter()
         scores = self.backend.run(batch)
         t2 = time.perf_counter()
         if log:
@@ -479,7 +502,7 @@ class ClsPredictor:
         if log:
             log.end()
         if self.benchmark:
-            self.timer.add(len(images), t1 - t0, t2 - t1, t3 - t2)
+            self.timer.add(len(batch), pre_seconds, t2 - t1, t3 - t2, overlapped)
         return results
 
     def warmup(self, images: Sequence[Any], iterations: int) -> None:

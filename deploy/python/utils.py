@@ -43,6 +43,7 @@ GLOBAL_KEYS: dict[str, tuple[tuple, Any]] = {
     "backend": ((str,), "paddle"),
     "use_onnx": ((bool,), False),
     "ort_allow_spinning": ((bool,), True),
+    "prefetch": ((bool,), True),
     "save_results": ((str, type(None)), None),
     "input_shape": ((list, type(None)), None),
     "model_name": ((str, type(None)), None),

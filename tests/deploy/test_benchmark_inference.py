@@ -47,19 +47,22 @@ def test_tiny_benchmark_run(tool, tmp_path, capsys):
 
     cv2.imwrite(str(images / "chelsea.jpg"), data.chelsea()[:, :, ::-1])
     code = tool.main(["--models", "PPLCNet_x0_25", "--image_size", "64", "--class_num", "10", "--repeats", "2",
-                      "--warmup", "1", "--batch_sizes", "1,2", "--rounds", "2", "--overhead_repeats", "1", "--images", str(images), "--output", str(out)])
+                      "--warmup", "1", "--batch_sizes", "1,2", "--rounds", "2", "--overhead_repeats", "1", "--stream_images", "3", "--images", str(images), "--output", str(out)])
     assert code == 0
     text = out.read_text()
     assert "## Other section\nkept" in text
     section = text[text.index(tool.MARK_START):text.index(tool.MARK_END)]
     rows = [ln for ln in section.splitlines() if ln.startswith("| PPLCNet_x0_25 |")]
-    assert len(rows) == 4  # three backends + the overhead row
+    assert len(rows) == 5  # three backends, the overhead row and the folder (stream) row
     for backend in ("paddle+oneDNN", "| paddle |", "onnxruntime"):
         assert any(backend in r for r in rows)
     for row in rows[:3]:
         assert float(row.split("|")[-2]) <= 1e-4  # the deployed graph equals the eager forward
     assert "raw ORT" in section and "b2 QPS" in section
     overhead = rows[3].split("|")[2:-1]
+    folder_row = rows[4].split("|")[2:-1]
+    assert sum("**" in c for c in folder_row[:3]) == 1  # the fastest of the three folder runs is marked
+    assert all(float(c.strip(" *").split(" (")[0]) > 0 for c in folder_row)
     assert all(float(v.split(" (")[0]) > 0 for v in overhead[:9])  # five timings and four ratios
     assert overhead[-1].strip().split(" (")[0] in tool.BACKENDS  # the fastest backend at batch 1
     with pytest.raises(KeyError, match="unknown model name"):
