@@ -1,8 +1,9 @@
 """Many image files through the predictor, batch by batch, with the next batch prepared ahead.
 
 With ``Global.prefetch`` (the default) a background thread reads and preprocesses batch k+1
-while the backend runs batch k: JPEG decoding (libjpeg-turbo), resizing (OpenCV) and both
-backends release the GIL, so the two overlap on two cores. Per image a folder then costs about
+while the backend runs batch k: JPEG decoding (libjpeg-turbo), resizing (OpenCV) and ONNX
+Runtime release the GIL, so the two overlap on two cores (Paddle Inference's ``run`` holds the
+GIL, so with that backend the overlap is small). Per image a folder then costs about
 max(preprocessing, inference) instead of their sum; with ``cpu_num_threads: 1`` the inference
 keeps one core and the preprocessing the other (docs/benchmarks.md has the figures). Results
 come back in file order, and the batches use a ring of preprocessors so a buffer is never
