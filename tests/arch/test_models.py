@@ -10,11 +10,53 @@ import paddle.inference as pi
 import pytest
 
 from ppcls.arch import build_model
+from ppcls.arch.backbone.mobilenext import MobileNeXt
+from ppcls.arch.backbone.parnet import ParNet
+from ppcls.arch.backbone.peleenet import PeleeNet
+from ppcls.arch.backbone.pp_lcnet import PPLCNet
+from ppcls.arch.backbone.shufflenet_v2 import ShuffleNetV2
+from ppcls.arch.backbone.squeezenet import SqueezeNet
 from ppcls.engine.export import export_model, model_file
 from ppcls.registry import MODELS
+from ppcls.utils.flops import count_params
 
 ALL = [n for n in MODELS.names() if n != "PPLCNet"]  # the generic entry needs Arch.scale
 SMALL = 64
+
+# The counts named in the issues, Paddle counting (BatchNorm running statistics included;
+# SqueezeNet has no BatchNorm), class_num=1000; ParNet: the released PyTorch code's trainable
+# parameters plus BatchNorm statistics.
+PARAM_COUNTS = {
+    PPLCNet: {"PPLCNet_x0_25": 1_523_936, "PPLCNet_x0_35": 1_646_930, "PPLCNet_x0_5": 1_885_048,
+              "PPLCNet_x0_75": 2_365_232, "PPLCNet_x1_0": 2_963_464, "PPLCNet_x1_5": 4_516_248,
+              "PPLCNet_x2_0": 6_543_400, "PPLCNet_x2_5": 9_044_920},
+    ShuffleNetV2: {"ShuffleNetV2_x0_25": 607_712, "ShuffleNetV2_x0_33": 652_264, "ShuffleNetV2_x0_5": 1_374_744,
+                   "ShuffleNetV2_x1_0": 2_294_784, "ShuffleNetV2_x1_5": 3_527_064, "ShuffleNetV2_x2_0": 7_427_712,
+                   "ShuffleNetV2_swish": 2_294_784},
+    SqueezeNet: {"SqueezeNet1_0": 1_248_424, "SqueezeNet1_1": 1_235_496},
+    MobileNeXt: {"MobileNeXt_x0_35": 1_936_344, "MobileNeXt_x0_5": 2_181_600, "MobileNeXt_x0_75": 2_807_424,
+                 "MobileNeXt_x1_0": 3_588_440, "MobileNeXt_x1_4": 6_200_424},
+    PeleeNet: {"PeleeNet": 2_811_976},
+    ParNet: {"ParNet_S": 20_964_616, "ParNet_M": 38_999_592, "ParNet_L": 60_237_864, "ParNet_XL": 93_248_424},
+}
+COUNTED = [(cls, name, n) for cls, table in PARAM_COUNTS.items() for name, n in sorted(table.items())]
+
+
+def test_every_named_width_has_its_count():
+    assert sorted(name for _, name, _ in COUNTED) == sorted(ALL)
+
+
+@pytest.mark.parametrize(("cls", "name", "expected"), COUNTED, ids=[c[1] for c in COUNTED])
+def test_parameter_count_and_forward_224(cls, name, expected):
+    paddle.seed(0)
+    model = build_model({"name": name, "class_num": 1000})
+    assert isinstance(model, cls)
+    assert count_params(model) == expected
+    model.eval()
+    with paddle.no_grad():
+        out = model(paddle.randn([1, 3, 224, 224]))
+    assert out.shape == [1, 1000]
+    assert bool(paddle.isfinite(out).all())
 
 
 def test_registry_has_every_family():

@@ -1,4 +1,4 @@
-"""ParNet: exact parameter counts, forward shapes, reparameterization parity, export."""
+"""ParNet: blocks, reparameterization parity, export (counts and 224 forward: test_models.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,6 @@ import pytest
 from ppcls.arch import build_model
 from ppcls.arch.backbone.parnet import ARCH, FusionBlock, ParNet, ParNetBlock
 from ppcls.arch.layers import reparameterize_model
-
-# Paddle counting (the released PyTorch code's trainable parameters plus BatchNorm running
-# statistics), class_num=1000
-PARAM_COUNTS = {
-    "ParNet_S": 20_964_616,
-    "ParNet_M": 38_999_592,
-    "ParNet_L": 60_237_864,
-    "ParNet_XL": 93_248_424,
-}
 
 
 def _count(model: paddle.nn.Layer) -> int:
@@ -52,24 +43,10 @@ def _calibrated_parnet_s(seed: int = 0) -> ParNet:
     return model
 
 
-@pytest.mark.parametrize("name", sorted(PARAM_COUNTS))
-def test_parameter_count(name):
-    model = build_model({"name": name, "class_num": 1000})
-    assert isinstance(model, ParNet)
-    assert _count(model) == PARAM_COUNTS[name]
-
-
 def test_dropout_defaults():
     assert [ARCH[v][2] for v in ("S", "M", "L", "XL")] == [0.0, 0.0, 0.1, 0.1]
     model = build_model({"name": "ParNet_S", "class_num": 10, "dropout_prob": 0.2})
     assert isinstance(model.dropout, paddle.nn.Dropout)
-
-
-def test_forward_224_eval():
-    model = build_model({"name": "ParNet_S", "class_num": 1000})
-    out = _eval(model.eval(), paddle.randn([1, 3, 224, 224]))
-    assert out.shape == (1, 1000)
-    assert np.isfinite(out).all()
 
 
 @pytest.mark.parametrize("name", ["ParNet_S", "ParNet_M"])

@@ -1,4 +1,4 @@
-"""PeleeNet: exact parameter count, forward shapes, independence of instances, export."""
+"""PeleeNet: stem and dense layers (count and 224 forward: test_models.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import pytest
 from ppcls.arch import build_model
 from ppcls.arch.backbone.peleenet import PeleeNet, StemBlock, TwoWayDenseLayer
 
-PELEENET_PARAMS = 2_811_976  # Paddle counting, BatchNorm running statistics included
-
 
 @pytest.fixture(scope="module")
 def model():
@@ -17,18 +15,9 @@ def model():
     return build_model({"name": "PeleeNet", "class_num": 1000})
 
 
-def test_parameter_count(model):
+def test_feature_width(model):
     assert isinstance(model, PeleeNet)
-    assert int(sum(int(p.numel()) for p in model.parameters())) == PELEENET_PARAMS
     assert model.num_features == 704
-
-
-def test_forward_224_eval(model):
-    model.eval()
-    with paddle.no_grad():
-        out = model(paddle.randn([1, 3, 224, 224]))
-    assert out.shape == [1, 1000]
-    assert bool(paddle.isfinite(out).all())
 
 
 def test_blocks():
