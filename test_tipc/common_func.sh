@@ -12,7 +12,12 @@
 TIPC_MODES=(lite_train_lite_infer lite_train_whole_infer whole_train_whole_infer whole_infer)
 TIPC_MODES_TEXT="lite_train_lite_infer, lite_train_whole_infer, whole_train_whole_infer, whole_infer"
 TIPC_SECTIONS=(train_params eval_params infer_params mode_params train_benchmark_params infer_benchmark_params)
-# Where prepared data and run logs go (relative paths are taken from the repository root). Separate
+TIPC_REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# TIPC_DATA_ROOT / TIPC_OUTPUT_DIR given relative to where a script was started are made absolute here
+# (and exported, for the scripts run_all.sh starts), before tipc_enter_repo changes the directory
+[[ -n $TIPC_DATA_ROOT && $TIPC_DATA_ROOT != /* ]] && export TIPC_DATA_ROOT="$PWD/$TIPC_DATA_ROOT"
+[[ -n $TIPC_OUTPUT_DIR && $TIPC_OUTPUT_DIR != /* ]] && export TIPC_OUTPUT_DIR="$PWD/$TIPC_OUTPUT_DIR"
+# Where prepared data and run logs go (the defaults are relative to the repository root). Separate
 # folders let several TIPC runs (or the CI test and a person) work in one checkout at the same time.
 TIPC_DATA_ROOT=${TIPC_DATA_ROOT:-./test_tipc/data}
 TIPC_OUTPUT_ROOT=${TIPC_OUTPUT_DIR:-./test_tipc/output}
@@ -372,4 +377,24 @@ function tipc_split() {
     # tipc_split ARRAY_NAME "a|b|c": split a list value at '|' into the named array
     local -n _tipc_out=$1
     IFS='|' read -r -a _tipc_out <<<"$2"
+}
+
+# tipc_enter_repo: run from the repository root (the paths of the configs are relative to it)
+tipc_enter_repo() {
+    cd "$TIPC_REPO_ROOT" || exit 2
+}
+
+# tipc_start SCRIPT USAGE CONFIG MODE: the common start of prepare.sh and test_train_inference_python.sh:
+# the config path made absolute (relative to where the script was started), then from the repository
+# root: the mode checked and the config loaded. Sets TIPC_CONFIG to the absolute config path.
+tipc_start() {
+    local script=$1 usage=$2 config=$3 mode=$4
+    if [[ -n $config && -e $config ]]; then
+        config=$(cd "$(dirname "$config")" && pwd)/$(basename "$config")
+    fi
+    tipc_enter_repo
+    [[ -n $config ]] || tipc_die "$script: no CONFIG given; usage: bash $script $usage"
+    tipc_check_mode "$script" "$mode"
+    tipc_load_config "$config"
+    TIPC_CONFIG=$config
 }

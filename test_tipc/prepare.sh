@@ -19,22 +19,11 @@
 # See test_tipc/README.md.
 
 set -f
-CONFIG_ARG=$1
 MODE=$2
 SCRIPT="test_tipc/prepare.sh"
-if [[ -n $CONFIG_ARG && -e $CONFIG_ARG ]]; then
-    CONFIG_ARG=$(cd "$(dirname "$CONFIG_ARG")" && pwd)/$(basename "$CONFIG_ARG")
-fi
-REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# TIPC_DATA_ROOT / TIPC_OUTPUT_DIR given relative to where the script was started
-[[ -n $TIPC_DATA_ROOT && $TIPC_DATA_ROOT != /* ]] && TIPC_DATA_ROOT="$PWD/$TIPC_DATA_ROOT"
-[[ -n $TIPC_OUTPUT_DIR && $TIPC_OUTPUT_DIR != /* ]] && TIPC_OUTPUT_DIR="$PWD/$TIPC_OUTPUT_DIR"
-cd "$REPO_ROOT" || exit 2
-source test_tipc/common_func.sh
-
-[[ -n $CONFIG_ARG ]] || tipc_die "$SCRIPT: no CONFIG given; usage: bash $SCRIPT CONFIG MODE"
-tipc_check_mode "$SCRIPT" "$MODE"
-tipc_load_config "$CONFIG_ARG"
+source "$(dirname "${BASH_SOURCE[0]}")/common_func.sh"
+tipc_start "$SCRIPT" "CONFIG MODE" "$1" "$MODE"
+CONFIG_ARG=$TIPC_CONFIG
 model_name=$(tipc_get train_params model_name)
 python=$(tipc_get train_params python)
 

@@ -13,11 +13,8 @@
 
 MODE=${1:-lite_train_lite_infer}
 PATTERN=${2:-}
-REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-[[ -n $TIPC_DATA_ROOT && $TIPC_DATA_ROOT != /* ]] && export TIPC_DATA_ROOT="$PWD/$TIPC_DATA_ROOT"
-[[ -n $TIPC_OUTPUT_DIR && $TIPC_OUTPUT_DIR != /* ]] && export TIPC_OUTPUT_DIR="$PWD/$TIPC_OUTPUT_DIR"
-cd "$REPO_ROOT" || exit 2
-source test_tipc/common_func.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common_func.sh"
+tipc_enter_repo
 tipc_check_mode "test_tipc/run_all.sh" "$MODE"
 
 summary="${TIPC_OUTPUT_ROOT}/run_all_${MODE}.log"
