@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .postprocess import PostProcessor
-from .preprocess import Preprocessor
+from .preprocess import ImageDecodeError, Preprocessor
 from .utils import (
     DeployConfigError,
     check_global,
@@ -433,14 +433,38 @@ class ClsPredictor:
         self.timer = StageTimer()
         self._auto_log: AutoLogBridge | None = None
         self._checked_shapes: set = set()
-        if self.benchmark:
+        self._clones: list[ClsPredictor] = []
+        if self.benchmark and _shared is None:  # a clone never feeds auto_log
             auto_log = _import_auto_log()
             if auto_log is not None:
                 self._auto_log = AutoLogBridge(auto_log, self)
 
     def clone(self) -> ClsPredictor:
-        """An independent predictor (own buffers) sharing the weights; for one thread each."""
+        """An independent predictor (own buffers and timer) sharing the weights; for one thread each.
+
+        A clone never feeds ``auto_log``: its stamps time one batch at a time, in one thread.
+        """
         return ClsPredictor({}, _shared=(self.config, self.backend.clone()))
+
+    def worker_clones(self, count: int, warm_images: Sequence[Any] = ()) -> list[ClsPredictor]:
+        """``count`` clones for worker threads, kept for later calls; in benchmark mode new ones run
+        ``warm_images`` once untimed (Paddle Inference clones set up their kernels on the first run)."""
+        while len(self._clones) < count:
+            clone = self.clone()
+            if warm_images and self.benchmark:
+                try:
+                    clone.warmup(warm_images, 1)
+                except (ImageDecodeError, OSError):  # reported by the timed run itself
+                    pass
+            self._clones.append(clone)
+        return self._clones[:count]
+
+    def detach_auto_log(self, reason: str | None = None) -> None:
+        """Stop feeding ``auto_log`` (it times one batch at a time); the own report stays."""
+        if self._auto_log is not None and reason:
+            logger.warning("auto_log times one batch at a time and is not used: %s; the predictor's own "
+                           "benchmark report counts every batch", reason)
+        self._auto_log = None
 
     # -- the three stages
 
@@ -518,7 +542,7 @@ class ClsPredictor:
     def benchmark_summary(self) -> dict:
         g = self.config["Global"]
         info = self.backend.describe()
-        return {"model_name": g["model_name"], **info, "batch_size": self.batch_size,
+        return {"model_name": g["model_name"], **info, "batch_size": self.batch_size, "workers": int(g["workers"]),
                 "input_shape": self.input_shape, **self.timer.summary()}
 
     def benchmark_report(self) -> str:
@@ -541,6 +565,7 @@ class ClsPredictor:
             f" enable_tensorrt: {s['enable_tensorrt']}",
             f" enable_mkldnn: {s['enable_mkldnn']}",
             f" cpu_math_library_num_threads: {s['cpu_math_library_num_threads']}",
+            f" workers: {s['workers']}",
             "----------------------- Perf info -----------------------",
         ]
         if s["data_num"]:

@@ -44,6 +44,7 @@ GLOBAL_KEYS: dict[str, tuple[tuple, Any]] = {
     "use_onnx": ((bool,), False),
     "ort_allow_spinning": ((bool,), True),
     "prefetch": ((bool,), True),
+    "workers": ((int,), 1),
     "save_results": ((str, type(None)), None),
     "input_shape": ((list, type(None)), None),
     "model_name": ((str, type(None)), None),
@@ -230,8 +231,9 @@ def check_global(g: Mapping) -> dict:
             out[key] = default
     if out["batch_size"] < 1:
         raise DeployConfigError(f"Global.batch_size: expected a positive integer, got {out['batch_size']}")
-    if out["cpu_num_threads"] < 1:
-        raise DeployConfigError(f"Global.cpu_num_threads: expected a positive integer, got {out['cpu_num_threads']}")
+    for key in ("cpu_num_threads", "workers"):
+        if out[key] < 1:
+            raise DeployConfigError(f"Global.{key}: expected a positive integer, got {out[key]}")
     if out["use_onnx"]:  # PaddleClas's switch for the same thing
         out["backend"] = "onnxruntime"
     out["backend"] = str(out["backend"]).lower()

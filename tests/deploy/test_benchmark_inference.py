@@ -61,7 +61,8 @@ def test_tiny_benchmark_run(tool, tmp_path, capsys):
     assert "raw ORT" in section and "b2 QPS" in section
     overhead = rows[3].split("|")[2:-1]
     folder_row = rows[4].split("|")[2:-1]
-    assert sum("**" in c for c in folder_row[:3]) == 1  # the fastest of the three folder runs is marked
+    assert len(folder_row) == 6 and "workers x 1 thread" in section
+    assert sum("**" in c for c in folder_row[:4]) == 1  # the fastest of the four folder runs is marked
     assert all(float(c.strip(" *").split(" (")[0]) > 0 for c in folder_row)
     assert all(float(v.split(" (")[0]) > 0 for v in overhead[:9])  # five timings and four ratios
     assert overhead[-1].strip().split(" (")[0] in tool.BACKENDS  # the fastest backend at batch 1

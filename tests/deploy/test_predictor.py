@@ -403,7 +403,7 @@ def test_predict_cls_command_line(lcnet, photos, tmp_path):
          "-c", os.path.join(REPO, "deploy", "configs", "inference_cls.yaml"),
          "-o", f"Global.inference_model_dir={folder}", "-o", f"Global.infer_imgs={images}",
          "-o", "Global.batch_size=2", "-o", "Global.enable_benchmark=True", "-o", "Global.enable_mkldnn=False",
-         "-o", f"Global.save_results={results}", "-o", f"PostProcess.SavePreLabel.save_dir={sorted_dir}"],
+         "-o", "Global.workers=2", "-o", f"Global.save_results={results}", "-o", f"PostProcess.SavePreLabel.save_dir={sorted_dir}"],
         capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -418,7 +418,8 @@ def test_predict_cls_command_line(lcnet, photos, tmp_path):
     expected = pred.predict(ordered)
     assert [r["class_ids"] for r in rows] == [e["class_ids"] for e in expected]
     assert np.abs(np.array([r["scores"] for r in rows]) - np.array([e["scores"] for e in expected])).max() <= 1e-4
-    for field in ("preprocess_time(ms)", "inference_time(ms)", "QPS", "enable_mkldnn: False", "data_num: 3"):
+    for field in ("preprocess_time(ms)", "inference_time(ms)", "QPS", "enable_mkldnn: False", "data_num: 3",
+                  "workers: 2"):
         assert field in proc.stdout
     copied = sorted(os.path.join(d, f) for d, _, fs in os.walk(sorted_dir) for f in fs)
     assert len(copied) == 3

@@ -1,10 +1,12 @@
-"""deploy/python/stream.py: prefetching gives the sequential results, in order, and cleans up after itself."""
+"""deploy/python/stream.py: prefetch and workers give the sequential results, in order, and clean up after themselves."""
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
+import types
 
 import cv2
 import numpy as np
@@ -13,6 +15,7 @@ import pytest
 from deploy.python import stream
 from deploy.python.predictor import ClsPredictor
 from deploy.python.preprocess import Preprocessor
+from deploy.python.utils import DeployConfigError
 
 SIZE = 32
 OPS = [
@@ -76,6 +79,66 @@ def test_prefetch_equals_sequential(model_dir, files, batch_size, caplog):
         assert r == one_by_one.predict([r["file_name"]])[0]
 
 
+@pytest.mark.parametrize("backend", ["onnxruntime", "paddle"])
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_workers_equal_sequential(model_dir, files, batch_size, backend, caplog):
+    seq, seq_skipped = stream.predict_files(predictor(model_dir, batch_size=batch_size, backend=backend), files,
+                                            prefetch=False)
+    pred = predictor(model_dir, batch_size=batch_size, backend=backend, workers=2)
+    with caplog.at_level(logging.WARNING, logger="deploy.python.stream"):
+        par, par_skipped = stream.predict_files(pred, files)  # Global.workers=2
+    assert par_skipped == seq_skipped == [files[3]] and "3_broken.jpg" in caplog.text
+    assert [r["file_name"] for r in par] == [f for f in files if f != files[3]]  # file order kept
+    for a, b in zip(par, seq, strict=True):
+        assert a["class_ids"] == b["class_ids"] and a["label_names"] == b["label_names"]
+        np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-6)  # clones: same weights
+    assert len(pred._clones) == 2
+    stream.predict_files(pred, files)
+    assert len(pred._clones) == 2  # kept for the next folder, not rebuilt
+
+
+def test_workers_run_whole_batches_on_their_threads(model_dir, files, monkeypatch):
+    pred = predictor(model_dir, batch_size=1, workers=2)
+    seen: dict[str, set] = {"prepare": set(), "run": set()}
+    clones = pred.worker_clones(2)
+    assert clones[0].backend.session is pred.backend.session  # ONNX Runtime: one session, one copy of the weights
+    for clone in clones:
+        real_prepare, real_run = clone.prepare, clone.backend.run
+        monkeypatch.setattr(clone, "prepare", lambda *a, real=real_prepare, **k: seen["prepare"].add(
+            threading.current_thread().name) or real(*a, **k))
+        monkeypatch.setattr(clone.backend, "run", lambda *a, real=real_run: seen["run"].add(
+            threading.current_thread().name) or real(*a))
+    slow = clones[0].backend.run
+    monkeypatch.setattr(clones[0].backend, "run", lambda *a: time.sleep(0.02) or slow(*a))  # both workers get work
+    results, _ = stream.predict_files(pred, files)
+    assert len(results) == 7
+    assert seen["prepare"] == seen["run"] == {"deploy-worker-0", "deploy-worker-1"}
+    assert not [t for t in threading.enumerate() if t.name.startswith("deploy-worker")]
+
+
+def test_worker_errors_reach_the_caller_and_the_threads_end(model_dir, files, tmp_path):
+    pred = predictor(model_dir, batch_size=1, workers=2)
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):  # raised on a worker, re-raised here
+        stream.predict_files(pred, files[:2] + [str(tmp_path / "missing.jpg")] + files[4:])
+    assert not [t for t in threading.enumerate() if t.name.startswith("deploy-worker")]
+
+
+def test_stopping_early_stops_the_workers(model_dir, files):
+    pred = predictor(model_dir, batch_size=1)
+    good = [f for f in files if f != files[3]]
+    gen = stream._in_workers(pred, pred.worker_clones(2), [[f] for f in good])
+    first = next(gen)
+    assert first.results[0]["file_name"] == good[0]
+    gen.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("deploy-worker")]
+
+
+@pytest.mark.parametrize("value", [0, -2, "two", 1.5])
+def test_bad_workers_value_names_the_key(model_dir, value):
+    with pytest.raises(DeployConfigError, match="Global.workers"):
+        predictor(model_dir, workers=value)
+
+
 def test_prefetch_prepares_on_the_background_thread(model_dir, files, monkeypatch):
     pred = predictor(model_dir, batch_size=2)
     threads = []
@@ -125,3 +188,27 @@ def test_benchmark_counts_wall_time_when_stages_overlap(model_dir, files):
     stages = sum(b[1] + b[2] + b[3] for b in pred.timer.batches)
     assert 0 < s["total_time_s"] <= elapsed and s["total_time_s"] != pytest.approx(stages, abs=1e-9)
     assert s["qps"] == pytest.approx(7 / s["total_time_s"])
+
+
+def test_benchmark_with_workers_counts_every_batch_and_leaves_auto_log(model_dir, files, monkeypatch, caplog):
+    stamps = []
+
+    class AutoLogger:
+        def __init__(self, **kwargs):
+            self.times = types.SimpleNamespace(start=lambda: stamps.append("start"))
+
+        def report(self):
+            stamps.append("report")
+
+    monkeypatch.setitem(sys.modules, "auto_log", types.SimpleNamespace(AutoLogger=AutoLogger))
+    pred = predictor(model_dir, batch_size=2, enable_benchmark=True, workers=2)
+    start = time.perf_counter()
+    with caplog.at_level(logging.WARNING):
+        results, _ = stream.predict_files(pred, files)
+    elapsed = time.perf_counter() - start
+    assert "Global.workers=2" in caplog.text and stamps == []  # auto_log cannot time overlapping batches
+    s = pred.benchmark_summary()
+    assert s["data_num"] == len(results) == 7 and s["batches"] == 4 and s["workers"] == 2
+    assert 0 < s["total_time_s"] <= elapsed and s["qps"] == pytest.approx(7 / s["total_time_s"])
+    text = pred.benchmark_report()
+    assert "workers: 2" in text and "QPS" in text and stamps == []
