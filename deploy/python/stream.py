@@ -192,6 +192,10 @@ def predict_files(predictor, files: Sequence[str], prefetch: bool | None = None,
     skipped: list[str] = []
     if workers > 1:
         predictor.detach_auto_log(f"Global.workers={workers} runs batches at once")
+        if predictor.backend.name == "paddle":
+            logger.warning("Global.workers=%d with backend paddle: Paddle Inference holds the GIL while it runs, so "
+                           "the workers mostly take turns (slower than one worker here); backend onnxruntime runs "
+                           "them at once", workers)
         clones = predictor.worker_clones(workers, chunks[0])
     start = time.perf_counter()
     overlapped = True

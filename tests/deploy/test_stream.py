@@ -88,6 +88,7 @@ def test_workers_equal_sequential(model_dir, files, batch_size, backend, caplog)
     with caplog.at_level(logging.WARNING, logger="deploy.python.stream"):
         par, par_skipped = stream.predict_files(pred, files)  # Global.workers=2
     assert par_skipped == seq_skipped == [files[3]] and "3_broken.jpg" in caplog.text
+    assert ("holds the GIL" in caplog.text) == (backend == "paddle")  # workers take turns there: said
     assert [r["file_name"] for r in par] == [f for f in files if f != files[3]]  # file order kept
     for a, b in zip(par, seq, strict=True):
         assert a["class_ids"] == b["class_ids"] and a["label_names"] == b["label_names"]
