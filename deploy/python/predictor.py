@@ -345,6 +345,7 @@ class StageTimer:
     def __init__(self) -> None:
         self.batches: list[tuple[int, float, float, float, bool]] = []  # (images, pre s, infer s, post s, overlapped)
         self.overlapped_wall_s = 0.0  # wall time of the runs whose preprocessing overlapped inference
+        self.workers = 1  # the most batches that ran at once (stream.predict_files with workers)
 
     def add(self, images: int, pre: float, infer: float, post: float, overlapped: bool = False) -> None:
         self.batches.append((images, pre, infer, post, overlapped))
@@ -542,7 +543,7 @@ class ClsPredictor:
     def benchmark_summary(self) -> dict:
         g = self.config["Global"]
         info = self.backend.describe()
-        return {"model_name": g["model_name"], **info, "batch_size": self.batch_size, "workers": int(g["workers"]),
+        return {"model_name": g["model_name"], **info, "batch_size": self.batch_size, "workers": self.timer.workers,
                 "input_shape": self.input_shape, **self.timer.summary()}
 
     def benchmark_report(self) -> str:

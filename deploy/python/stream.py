@@ -198,6 +198,7 @@ def predict_files(predictor, files: Sequence[str], prefetch: bool | None = None,
                            "the workers mostly take turns (slower than one worker here); backend onnxruntime runs "
                            "them at once", workers)
         clones = predictor.worker_clones(workers, chunks[0])
+        predictor.timer.workers = max(predictor.timer.workers, workers)
     start = time.perf_counter()
     overlapped = True
     if workers > 1:

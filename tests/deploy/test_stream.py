@@ -213,3 +213,7 @@ def test_benchmark_with_workers_counts_every_batch_and_leaves_auto_log(model_dir
     assert 0 < s["total_time_s"] <= elapsed and s["qps"] == pytest.approx(7 / s["total_time_s"])
     text = pred.benchmark_report()
     assert "workers: 2" in text and "QPS" in text and stamps == []
+    monkeypatch.setitem(sys.modules, "auto_log", None)
+    single = predictor(model_dir, enable_benchmark=True, workers=2)
+    stream.predict_files(single, files[:1])  # one batch: nothing to run at once
+    assert single.benchmark_summary()["workers"] == 1
