@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+import fnmatch
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 T = TypeVar("T", bound=Callable[..., Any])
 
 
 class Registry:
-    """A mapping from config names to callables (classes or factory functions)."""
+    """A mapping from config names to callables (classes or factory functions).
+
+    An entry may carry metadata (for models: the published weights), given as keyword
+    arguments to :meth:`register` and read with :meth:`metadata`.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._items: dict[str, Callable[..., Any]] = {}
+        self._meta: dict[str, Mapping[str, Any]] = {}
 
-    def register(self, name: str | None = None) -> Callable[[T], T]:
+    def register(self, name: str | None = None, **metadata: Any) -> Callable[[T], T]:
         """Decorator registering a callable under ``name`` (default: its ``__name__``)."""
 
         def deco(obj: T) -> T:
@@ -24,9 +31,19 @@ class Registry:
             if key in self._items:
                 raise KeyError(f"{self.name} registry already has an entry named '{key}'")
             self._items[key] = obj
+            self._meta[key] = MappingProxyType(dict(metadata))
             return obj
 
         return deco
+
+    def metadata(self, name: str) -> Mapping[str, Any]:
+        """The metadata registered with entry ``name`` (empty when none was given)."""
+        self.get(name)
+        return self._meta[name]
+
+    def list(self, pattern: str = "*") -> list[str]:
+        """Entry names matching a shell-style ``pattern`` (``"PPLCNet_*"``), sorted."""
+        return sorted(n for n in self._items if fnmatch.fnmatchcase(n, pattern))
 
     def get(self, name: str) -> Callable[..., Any]:
         """Return the entry called ``name``; unknown names raise with the closest matches."""
@@ -70,3 +87,4 @@ TRANSFORMS = Registry("transform")
 BATCH_TRANSFORMS = Registry("batch transform")
 METRICS = Registry("metric")
 POSTPROCESS = Registry("postprocess")
+WEIGHT_FORMATS = Registry("weights format")

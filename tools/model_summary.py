@@ -44,6 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _write_weights_table(path: str, names: list[str]) -> None:
+    """Rewrite the published-weights table of ``path`` when it has ``<!-- weights:start/end -->``."""
+    from ppcls.arch.weights.table import weights_markdown
+    from ppcls.utils.flops import replace_between_markers
+    from ppcls.utils.io import atomic_write_text
+
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if "<!-- weights:start -->" in text:
+        atomic_write_text(path, replace_between_markers(text, weights_markdown(names), path, name="weights"))
+        print(f"weights table written to {path}")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.override and not args.config:
@@ -74,6 +87,8 @@ def main(argv=None) -> int:
     if args.markdown:
         write_markdown_table(args.markdown, rows)
         print(f"table written to {args.markdown}")
+        if args.all:
+            _write_weights_table(args.markdown, MODELS.names())
     return 0
 
 

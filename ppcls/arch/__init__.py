@@ -13,6 +13,8 @@ import paddle.nn as nn
 from ppcls.registry import MODELS
 
 from . import backbone  # noqa: F401  (registers every family)
+from .pretrained import pretrained_path, resolve_weights
+from .weights import WeightsSource, apply, identify
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +46,17 @@ def model_arguments(name: str) -> dict[str, inspect.Parameter] | None:
     return {k: p for k, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL}
 
 
-def build_model(arch_cfg: Mapping[str, Any]) -> nn.Layer:
+def build_model(arch_cfg: Mapping[str, Any], weights: str | None = None) -> nn.Layer:
     """Build the backbone named ``arch_cfg['name']`` with the other keys as arguments.
 
-    ``pretrained`` (a path or URL) loads weights; ``freeze_backbone``/``freeze_params``
-    freeze parameters (see :func:`ppcls.arch.freeze.freeze_parameters`).
+    Weights come from ``weights`` (``Global.pretrained_model``) when given, else from
+    ``pretrained`` (True for the published file, a path or a URL); any known format. Since a
+    load fills every tensor, this equals PaddleClas's order (pretrained, then pretrained_model
+    over it) without reading a file whose tensors would all be replaced. Model options a
+    file's publisher needs (pooling mode, activation, dropout scaling) are applied unless
+    ``Arch`` sets them itself, and recorded as ``model.publisher_options`` so checkpoints
+    carry them. ``freeze_backbone``/``freeze_params`` freeze parameters
+    (see :func:`ppcls.arch.freeze.freeze_parameters`).
     """
     if "name" not in arch_cfg:
         raise KeyError("Arch.name is missing: name a registered model, e.g. PPLCNet_x1_0")
@@ -63,19 +71,12 @@ def build_model(arch_cfg: Mapping[str, Any]) -> nn.Layer:
                 f"Arch.{unknown[0]} is not an argument of model {name}; "
                 f"valid keys: {', '.join(sorted(set(allowed) | set(WRAPPER_KEYS)))}"
             )
-    if arch_cfg.get("use_ssld"):
-        logger.warning("Arch.use_ssld is accepted for PaddleClas compatibility and ignored")
-    model = entry(**kwargs)
-    pretrained = arch_cfg.get("pretrained")
-    if pretrained and not isinstance(pretrained, bool):
-        from .pretrained import load_pretrained
-
-        load_pretrained(model, str(pretrained))
-    elif pretrained is True:
-        raise ValueError(
-            f"Arch.pretrained: True needs downloadable weights for {name}, which this project "
-            "does not host; give a local path or an http(s) URL of a .pdparams file instead"
-        )
+    source = _weight_source(name, arch_cfg, weights)
+    options = _source_options(source, kwargs) if source is not None else {}
+    model = entry(**options, **kwargs)
+    if source is not None:
+        apply(model, source)
+    model.publisher_options = options
     if arch_cfg.get("freeze_backbone") or arch_cfg.get("freeze_params"):
         from .freeze import freeze_parameters
 
@@ -85,6 +86,43 @@ def build_model(arch_cfg: Mapping[str, Any]) -> nn.Layer:
             prefixes=arch_cfg.get("freeze_params") or (),
         )
     return model
+
+
+def _weight_source(name: str, arch_cfg: Mapping[str, Any], weights: str | None) -> WeightsSource | None:
+    """The weights file to load, read and recognised (not yet applied), or None."""
+    pretrained = arch_cfg.get("pretrained")
+    use_ssld = bool(arch_cfg.get("use_ssld"))
+    if use_ssld and not pretrained:
+        raise ValueError("Arch.use_ssld: True needs Arch.pretrained: True (it picks PaddleClas's SSLD file)")
+    if weights:
+        if pretrained:
+            logger.info("Global.pretrained_model is set, so Arch.pretrained (%s) is not read: every tensor comes "
+                        "from Global.pretrained_model", pretrained)
+        source = identify(resolve_weights(str(weights)), name)
+        logger.info("Global.pretrained_model: %s", source.path)
+        return source
+    if pretrained:
+        source = identify(pretrained_path(name, pretrained, use_ssld), name)
+        if pretrained is not True:  # the published file was logged with its tag when resolved
+            logger.info("Arch.pretrained: %s", source.path)
+        return source
+    return None
+
+
+def _source_options(source: WeightsSource, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Model options the file needs; ``Arch``'s own values win, with a warning when they differ."""
+    options: dict[str, Any] = {}
+    for key, value in source.arch_options.items():
+        if key not in kwargs:
+            options[key] = value
+        elif kwargs[key] != value:
+            logger.warning(
+                "Arch.%s: %r kept as configured; %s was published with %s: %r, so outputs will differ from the "
+                "publisher's", key, kwargs[key], source.path, key, value,
+            )
+    if options:
+        logger.info("model options set for the weights' publisher (%s): %s", source.format, options)
+    return options
 
 
 __all__ = ["build_model", "model_arguments", "model_class"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import paddle
 
+from ppcls.arch.weights import META_KEY
 from ppcls.utils.io import fsync_dir, fsync_file
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def load_checkpoint(path: str) -> tuple[dict, dict | None, dict]:
             f"Global.checkpoints: no checkpoint at {prefix} (expected {prefix}.pdparams, .pdopt, .pdstates)"
         )
     model_state = paddle.load(prefix + ".pdparams")
+    model_state.pop(META_KEY, None)
     opt_state = paddle.load(prefix + ".pdopt") if os.path.isfile(prefix + ".pdopt") else None
     states = paddle.load(prefix + ".pdstates") if os.path.isfile(prefix + ".pdstates") else {}
     return model_state, opt_state, dict(states)
@@ -102,6 +104,20 @@ class Checkpointer:
     def save(self, name: str, model: paddle.nn.Layer, optimizer: Any | None, states: dict) -> str:
         prefix = os.path.join(self.folder, name)
         if self.enabled:
-            save_checkpoint(prefix, model.state_dict(), optimizer.state_dict() if optimizer else None, states)
+            save_checkpoint(prefix, weights_state(model), optimizer.state_dict() if optimizer else None, states)
             logger.info("saved checkpoint %s", prefix)
         return prefix
+
+
+def weights_state(model: paddle.nn.Layer) -> dict:
+    """``model``'s state dict, plus the model options its weights' publisher needed (if any).
+
+    Fine-tuning from, say, torchvision's SqueezeNet builds the model with ``ceil_mode``; the
+    option travels in the checkpoint so that evaluating or exporting it rebuilds the same
+    network (see :mod:`ppcls.arch.weights.loader`).
+    """
+    state = model.state_dict()
+    options = getattr(model, "publisher_options", None)
+    if options:
+        state = {**state, META_KEY: {"family": type(model).__name__, "arch_options": dict(options)}}
+    return state

@@ -16,7 +16,6 @@ from typing import Any
 import paddle
 
 from ppcls.arch import build_model
-from ppcls.arch.pretrained import load_pretrained
 from ppcls.data import build_dataloader
 from ppcls.data.prepare import prepare_dataset
 from ppcls.data.transforms import build_transforms
@@ -129,9 +128,7 @@ def build_training(cfg: dict, folder: str, save: bool = True) -> Trainer:
     class_num = _class_num(cfg)
     seed = g.get("seed")
 
-    net = build_model(cfg["Arch"])
-    if g.get("pretrained_model"):
-        load_pretrained(net, str(g["pretrained_model"]))
+    net = build_model(cfg["Arch"], weights=g.get("pretrained_model"))
     dl = cfg["DataLoader"]
     train_loader = build_dataloader(dl["Train"], "Train", class_num, seed)
     eval_loader = None
@@ -242,11 +239,10 @@ def _write_label_list(dataset: Any, folder: str, cfg: Mapping) -> None:
 
 def _load_weights_for_use(cfg: Mapping) -> paddle.nn.Layer:
     g = cfg["Global"]
-    model = build_model(cfg["Arch"])
     path = g.get("pretrained_model")
     if not path:
         raise ValueError("Global.pretrained_model is not set: pass -o Global.pretrained_model=output/<Arch.name>/best_model")
-    load_pretrained(model, str(path))
+    model = build_model(cfg["Arch"], weights=str(path))
     model.eval()
     return model
 

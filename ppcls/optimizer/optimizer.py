@@ -14,6 +14,7 @@ from typing import Any
 import paddle
 import paddle.nn as nn
 
+from ppcls.arch.freeze import head_prefixes
 from ppcls.registry import OPTIMIZERS
 from ppcls.utils.numbers import parse_number
 
@@ -84,6 +85,13 @@ def split_decay_groups(
     return decay, no_decay
 
 
+def _head_parameter_ids(model: nn.Layer) -> set[int]:
+    """Ids of the classifier head's parameters (the network's ``head_names``)."""
+    heads = head_prefixes(model)
+    return {id(p) for name, p in model.named_parameters()
+            if any(name == h or name.startswith(h + ".") for h in heads)}
+
+
 def build_optimizer(opt_cfg: Mapping[str, Any], model: nn.Layer, lr) -> paddle.optimizer.Optimizer:
     """Build ``Optimizer`` for ``model``'s trainable parameters with learning rate ``lr``."""
     cfg = dict(opt_cfg)
@@ -101,14 +109,21 @@ def build_optimizer(opt_cfg: Mapping[str, Any], model: nn.Layer, lr) -> paddle.o
     cfg.pop("multi_precision", None)
     if not decay and not no_decay:
         raise ValueError("the model has no trainable parameters (is everything frozen?)")
+    backbone_mult = parse_number(cfg.pop("backbone_lr_mult", 1.0), "Optimizer.backbone_lr_mult")
+    if backbone_mult < 0:
+        raise ValueError(f"Optimizer.backbone_lr_mult: expected a number >= 0, got {backbone_mult}")
+    head = _head_parameter_ids(model) if backbone_mult != 1.0 else set()
     groups = []
-    if decay:
-        groups.append({"params": decay, "weight_decay": coeff})
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
+    for params, wd in ((decay, coeff), (no_decay, 0.0)):
+        in_head = [p for p in params if id(p) in head]
+        in_backbone = [p for p in params if id(p) not in head]
+        for group, mult in ((in_backbone, backbone_mult), (in_head, 1.0)):
+            if group:  # Paddle scales a group's LR by its 'learning_rate' (a multiplier)
+                groups.append({"params": group, "weight_decay": wd, "learning_rate": mult})
     logger.info(
-        "optimizer %s: %d tensors with weight decay %g, %d without",
+        "optimizer %s: %d tensors with weight decay %g, %d without%s",
         name, len(decay), coeff, len(no_decay),
+        f"; backbone LR x{backbone_mult:g}, head ({len(head)} tensors) x1" if head else "",
     )
     return OPTIMIZERS.build(name, parameters=groups, learning_rate=lr, weight_decay=coeff or None,
                             grad_clip=grad_clip, **cfg)

@@ -384,6 +384,19 @@ def _validate_arch(arch: Mapping) -> None:
         check_kwargs(f"Arch({name})", cls if cls is not None else MODELS.get(name),
                      {k: v for k, v in arch.items() if k not in ("name",)},
                      extra=WRAPPER_KEYS)
+    pretrained = arch.get("pretrained")
+    if pretrained is not None and not isinstance(pretrained, (bool, str)):
+        raise ConfigError(
+            f"Arch.pretrained: expected True (the published weights), False, or a path or URL, got {pretrained!r}"
+        )
+    use_ssld = arch.get("use_ssld", False)
+    if not isinstance(use_ssld, bool):
+        raise ConfigError(f"Arch.use_ssld: expected True or False, got {use_ssld!r}")
+    if use_ssld and pretrained is not True:
+        raise ConfigError(
+            "Arch.use_ssld: True selects PaddleClas's SSLD weights for Arch.pretrained: True; "
+            f"with Arch.pretrained: {pretrained!r} it would do nothing (remove it or set pretrained: True)"
+        )
     class_num = arch.get("class_num", 1000)
     if not isinstance(class_num, int) or isinstance(class_num, bool) or class_num < 1:
         raise ConfigError(f"Arch.class_num: expected a positive integer, got {class_num!r}")
@@ -398,7 +411,7 @@ def _validate_loss(loss: Any, R) -> None:
 
 
 OPTIMIZER_COMMON = ("name", "lr", "regularizer", "clip_norm", "no_weight_decay_name",
-                    "one_dim_param_no_weight_decay", "multi_precision", "weight_decay")
+                    "one_dim_param_no_weight_decay", "multi_precision", "weight_decay", "backbone_lr_mult")
 
 
 def _validate_optimizer(opt: Any, R) -> None:

@@ -188,8 +188,9 @@ def markdown_table(rows: Iterable[ModelSummary]) -> str:
     return "\n".join(out)
 
 
-def replace_between_markers(text: str, content: str, path: str = "the document") -> str:
-    """Put ``content`` between the model-zoo markers of ``text``, keeping everything around them."""
+def replace_between_markers(text: str, content: str, path: str = "the document", name: str = "model-zoo") -> str:
+    """Put ``content`` between the ``<!-- {name}:start/end -->`` markers of ``text``, keeping the rest."""
+    MARK_START, MARK_END = f"<!-- {name}:start -->", f"<!-- {name}:end -->"  # noqa: N806
     starts, ends = text.count(MARK_START), text.count(MARK_END)
     if starts != 1 or ends != 1:
         raise ValueError(

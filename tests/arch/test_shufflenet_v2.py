@@ -13,7 +13,7 @@ from ppcls.arch.layers import channel_shuffle, reparameterize_model
 
 def test_swish_variant_uses_swish():
     model = build_model({"name": "ShuffleNetV2_swish"})
-    assert model.conv1.act.__class__ is paddle.nn.Silu
+    assert model.conv1.act.__class__ is paddle.nn.Swish  # the swish kernel, as PaddleClas (= SiLU)
     relu = build_model({"name": "ShuffleNetV2_x1_0"})
     assert relu.conv1.act.__class__ is paddle.nn.ReLU
 

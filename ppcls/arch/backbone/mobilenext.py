@@ -26,6 +26,7 @@ import paddle.nn as nn
 from ppcls.registry import MODELS
 
 from ..layers import ConvBNAct, make_divisible
+from ..weights.published import paddleclas
 
 # rows of (t = reduction ratio, c = output channels at width 1.0, n = blocks, s = first stride)
 ARCH: tuple[tuple[int, int, int, int], ...] = (
@@ -160,7 +161,7 @@ def MobileNeXt_x0_75(**kwargs) -> MobileNeXt:
     return _create_mobilenext(0.75, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=paddleclas("MobileNeXt_x1_0"))
 def MobileNeXt_x1_0(**kwargs) -> MobileNeXt:
     return _create_mobilenext(1.0, **kwargs)
 

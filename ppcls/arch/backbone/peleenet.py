@@ -17,6 +17,7 @@ import paddle.nn as nn
 from ppcls.registry import MODELS
 
 from ..layers import ConvBNAct
+from ..weights.published import paddleclas
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,6 @@ def _create_peleenet(**kwargs) -> PeleeNet:
     return PeleeNet(**kwargs)
 
 
-@MODELS.register("PeleeNet")
+@MODELS.register("PeleeNet", weights=paddleclas("PeleeNet"))
 def peleenet(**kwargs) -> PeleeNet:
     return _create_peleenet(**kwargs)

@@ -2,6 +2,9 @@
 
 Depthwise-separable blocks with hard-swish, SE only in the last two blocks, 5x5 depthwise
 kernels in the late stages, and a 1280-d 1x1 conv after global pooling before the classifier.
+
+``dropout_mode="downscale_in_infer"`` is PaddleClas's head (inference logits are ``fc((1 - p) x)``),
+which its published weights need to reproduce their outputs; the default scales in training.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import paddle.nn as nn
 from ppcls.registry import MODELS
 
 from ..layers import ConvBNAct, SqueezeExcite, get_act, make_divisible
+from ..weights.published import paddleclas
 
 # stage name -> rows of (kernel, in_channels, out_channels, stride, use_se) at width 1.0
 ARCH: tuple[tuple[str, tuple[tuple[int, int, int, int, bool], ...]], ...] = (
@@ -23,6 +27,7 @@ ARCH: tuple[tuple[str, tuple[tuple[int, int, int, int, bool], ...]], ...] = (
 )
 STEM_CHANNELS = 16
 HEAD_CHANNELS = 1280
+DROPOUT_MODES = ("upscale_in_train", "downscale_in_infer")
 
 
 class DepthwiseSeparable(nn.Layer):
@@ -49,6 +54,8 @@ class DepthwiseSeparable(nn.Layer):
 
 
 class PPLCNet(nn.Layer):
+    """PP-LCNet at width ``scale``; ``dropout_mode`` picks where dropout's scaling happens."""
+
     head_names = ("last_conv", "fc")
 
     def __init__(
@@ -58,8 +65,13 @@ class PPLCNet(nn.Layer):
         dropout_prob: float = 0.2,
         class_expand: int = HEAD_CHANNELS,
         act: str = "hardswish",
+        dropout_mode: str = "upscale_in_train",
     ) -> None:
         super().__init__()
+        if dropout_mode not in DROPOUT_MODES:
+            raise ValueError(
+                f"PPLCNet dropout_mode {dropout_mode!r} is not supported; valid: {', '.join(DROPOUT_MODES)}"
+            )
         self.scale = scale
         self.class_num = class_num
         self.conv1 = ConvBNAct(3, make_divisible(STEM_CHANNELS * scale), 3, 2, act=act)
@@ -75,7 +87,9 @@ class PPLCNet(nn.Layer):
         self.avg_pool = nn.AdaptiveAvgPool2D(1)
         self.last_conv = nn.Conv2D(self.num_features, class_expand, 1, bias_attr=False)
         self.head_act = get_act(act)
-        self.dropout = nn.Dropout(p=dropout_prob) if dropout_prob > 0 else nn.Identity()
+        # the mode decides where the 1 - p scaling happens: PaddleClas's weights were trained
+        # unscaled and expect it at inference ("downscale_in_infer")
+        self.dropout = nn.Dropout(p=dropout_prob, mode=dropout_mode) if dropout_prob > 0 else nn.Identity()
         self.flatten = nn.Flatten(start_axis=1, stop_axis=-1)
         self.fc = nn.Linear(class_expand, class_num)
 
@@ -103,41 +117,41 @@ def pplcnet(**kwargs) -> PPLCNet:
     return PPLCNet(**kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=paddleclas("PPLCNet_x0_25", "legendary_models"))
 def PPLCNet_x0_25(**kwargs) -> PPLCNet:
     return _create_pplcnet(0.25, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=paddleclas("PPLCNet_x0_35", "legendary_models"))
 def PPLCNet_x0_35(**kwargs) -> PPLCNet:
     return _create_pplcnet(0.35, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=paddleclas("PPLCNet_x0_5", "legendary_models", ssld=True))
 def PPLCNet_x0_5(**kwargs) -> PPLCNet:
     return _create_pplcnet(0.5, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=paddleclas("PPLCNet_x0_75", "legendary_models"))
 def PPLCNet_x0_75(**kwargs) -> PPLCNet:
     return _create_pplcnet(0.75, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=paddleclas("PPLCNet_x1_0", "legendary_models", ssld=True))
 def PPLCNet_x1_0(**kwargs) -> PPLCNet:
     return _create_pplcnet(1.0, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=paddleclas("PPLCNet_x1_5", "legendary_models"))
 def PPLCNet_x1_5(**kwargs) -> PPLCNet:
     return _create_pplcnet(1.5, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=paddleclas("PPLCNet_x2_0", "legendary_models"))
 def PPLCNet_x2_0(**kwargs) -> PPLCNet:
     return _create_pplcnet(2.0, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=paddleclas("PPLCNet_x2_5", "legendary_models", ssld=True))
 def PPLCNet_x2_5(**kwargs) -> PPLCNet:
     return _create_pplcnet(2.5, **kwargs)

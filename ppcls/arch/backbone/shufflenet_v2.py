@@ -18,6 +18,7 @@ import paddle.nn as nn
 from ppcls.registry import MODELS
 
 from ..layers import ConvBNAct, channel_shuffle
+from ..weights.published import paddleclas, torchvision
 
 STAGE_REPEATS: tuple[int, ...] = (4, 8, 4)
 
@@ -113,37 +114,37 @@ def _create_shufflenet_v2(scale: float, **kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(scale=scale, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=paddleclas("ShuffleNetV2_x0_25"))
 def ShuffleNetV2_x0_25(**kwargs) -> ShuffleNetV2:
     return _create_shufflenet_v2(0.25, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=paddleclas("ShuffleNetV2_x0_33"))
 def ShuffleNetV2_x0_33(**kwargs) -> ShuffleNetV2:
     return _create_shufflenet_v2(0.33, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=(*paddleclas("ShuffleNetV2_x0_5"), torchvision("shufflenetv2_x0.5-f707e7126e.pth")))
 def ShuffleNetV2_x0_5(**kwargs) -> ShuffleNetV2:
     return _create_shufflenet_v2(0.5, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=(*paddleclas("ShuffleNetV2_x1_0"), torchvision("shufflenetv2_x1-5666bf0f80.pth")))
 def ShuffleNetV2_x1_0(**kwargs) -> ShuffleNetV2:
     return _create_shufflenet_v2(1.0, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=(*paddleclas("ShuffleNetV2_x1_5"), torchvision("shufflenetv2_x1_5-3c479a10.pth")))
 def ShuffleNetV2_x1_5(**kwargs) -> ShuffleNetV2:
     return _create_shufflenet_v2(1.5, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=(*paddleclas("ShuffleNetV2_x2_0"), torchvision("shufflenetv2_x2_0-8be3c8ee.pth")))
 def ShuffleNetV2_x2_0(**kwargs) -> ShuffleNetV2:
     return _create_shufflenet_v2(2.0, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(weights=paddleclas("ShuffleNetV2_swish"))
 def ShuffleNetV2_swish(**kwargs) -> ShuffleNetV2:
     """ShuffleNetV2 x1.0 with swish activations (PaddleClas's variant)."""
     kwargs.setdefault("act", "swish")

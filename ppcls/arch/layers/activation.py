@@ -11,7 +11,7 @@ _ACTS: dict[str, Callable[[], nn.Layer]] = {
     "relu6": nn.ReLU6,
     "hardswish": nn.Hardswish,
     "hard_swish": nn.Hardswish,
-    "swish": nn.Silu,
+    "swish": nn.Swish,  # the same function as Silu; Paddle's swish kernel, as PaddleClas uses
     "silu": nn.Silu,
     "sigmoid": nn.Sigmoid,
     "hardsigmoid": nn.Hardsigmoid,

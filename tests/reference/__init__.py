@@ -1,0 +1,1 @@
+"""Reference implementations from other projects, run from their installed code for comparison."""
