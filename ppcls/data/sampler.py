@@ -45,6 +45,7 @@ class DistributedBatchSampler(paddle.io.BatchSampler):
         self.seed = seed or 0
         self.pad_to_even = pad_to_even
         self.epoch = 0
+        self.max_batches: int | None = None  # Global.max_iters_per_epoch: the first batches only
         n = len(dataset)
         if pad_to_even:
             self.num_samples = int(math.ceil(n / self.nranks))
@@ -67,7 +68,9 @@ class DistributedBatchSampler(paddle.io.BatchSampler):
 
     def __iter__(self) -> Iterator[list[int]]:
         indices = self.local_indices().tolist()
-        for start in range(0, len(indices), self.batch_size):
+        for n, start in enumerate(range(0, len(indices), self.batch_size)):
+            if self.max_batches is not None and n >= self.max_batches:
+                return
             batch = indices[start : start + self.batch_size]
             if len(batch) < self.batch_size and self.drop_last:
                 return
@@ -75,5 +78,7 @@ class DistributedBatchSampler(paddle.io.BatchSampler):
 
     def __len__(self) -> int:
         if self.drop_last:
-            return self.num_samples // self.batch_size
-        return (self.num_samples + self.batch_size - 1) // self.batch_size
+            n = self.num_samples // self.batch_size
+        else:
+            n = (self.num_samples + self.batch_size - 1) // self.batch_size
+        return n if self.max_batches is None else min(n, self.max_batches)

@@ -9,6 +9,8 @@ import random
 import numpy as np
 import paddle
 
+from ppcls.utils import dist
+
 logger = logging.getLogger(__name__)
 
 
@@ -53,3 +55,18 @@ def set_seed(seed: int | None) -> None:
     random.seed(seed)
     np.random.seed(seed)
     paddle.seed(seed)
+
+
+def seed_epoch(seed: int | None, epoch: int) -> None:
+    """Reseed ``random``, ``np.random`` and Paddle's generator from (seed, rank, epoch).
+
+    Called at the start of each epoch, so an epoch's augmentation (with num_workers=0 it draws
+    in the main process) and dropout depend only on the seed and the epoch: a run resumed at
+    epoch N repeats the uninterrupted run's epoch N.
+    """
+    if seed is None:
+        return
+    value = (int(seed) * 1_000_003 + dist.rank() * 10_007 + epoch * 101) % (2**32)
+    random.seed(value)
+    np.random.seed(value)
+    paddle.seed(value)

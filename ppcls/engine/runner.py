@@ -141,6 +141,10 @@ def build_training(cfg: dict, folder: str, save: bool = True) -> Trainer:
     batch = train_loader.batch_sampler.batch_size
     max_iters = g.get("max_iters_per_epoch")
     iters = len(train_loader) if not max_iters else min(len(train_loader), int(max_iters))
+    if max_iters:
+        # the sampler yields only these batches: the loader's prefetch thread then draws no augmentation
+        # for batches that are never used, concurrently with the next epoch's
+        train_loader.batch_sampler.max_batches = iters
     steps_per_epoch = iters  # the LR steps once per iteration
     lr = build_lr(cfg["Optimizer"]["lr"], epochs, steps_per_epoch, batch * dist.world_size() * accum)
     optimizer = build_optimizer(cfg["Optimizer"], net, lr)
@@ -196,6 +200,7 @@ def build_training(cfg: dict, folder: str, save: bool = True) -> Trainer:
             accum_steps=accum, max_bad_image_ratio=float(g.get("max_bad_image_ratio", 0.01)),
             max_iters_per_epoch=int(max_iters) if max_iters else None,
             nan_check_every=1 if paddle.get_device() == "cpu" else print_step,
+            seed=int(seed) if seed is not None else None,
         ),
         checkpointer=Checkpointer(folder, enabled=dist.is_main() and save),
         evaluator=evaluator, state=state, ema=ema, ema_evaluator=evaluator if ema is not None else None,

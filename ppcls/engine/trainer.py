@@ -19,6 +19,7 @@ from ppcls.utils.meters import LossMeter, format_metrics
 
 from .callbacks import Callback, EarlyStopper, StopRequest
 from .checkpoint import Checkpointer
+from .device import seed_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class TrainerOptions:
     max_bad_image_ratio: float = 0.01
     max_iters_per_epoch: int | None = None
     nan_check_every: int = 1  # 1 on the CPU (no device queue to stall); the log interval on GPUs
+    seed: int | None = None  # Global.seed: random, np.random and paddle are reseeded from (seed, epoch) per epoch
 
 
 class Trainer:
@@ -138,6 +140,7 @@ class Trainer:
         for epoch in range(start_epoch, self.opt.epochs + 1):
             if hasattr(self.loader, "batch_sampler") and hasattr(self.loader.batch_sampler, "set_epoch"):
                 self.loader.batch_sampler.set_epoch(epoch)
+            seed_epoch(self.opt.seed, epoch)
             train_values = self.train_one_epoch(epoch)
             dist.average_running_stats(self.net)
             self.state.epoch = epoch
