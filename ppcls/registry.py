@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from ppcls.utils.errors import UnknownNameError, summarize
+
 T = TypeVar("T", bound=Callable[..., Any])
 
 
@@ -48,14 +50,16 @@ class Registry:
     def get(self, name: str) -> Callable[..., Any]:
         """Return the entry called ``name``; unknown names raise with the closest matches."""
         if not isinstance(name, str) or name not in self._items:
-            raise KeyError(self.unknown_message(name))
+            raise UnknownNameError(self.unknown_message(name))
         return self._items[name]
 
     def unknown_message(self, name: Any) -> str:
-        close = difflib.get_close_matches(str(name), self._items, n=3, cutoff=0.5)
+        short = isinstance(name, str) and len(name) <= 100
+        shown = f"'{name}'" if short else summarize(name, 100)
+        close = difflib.get_close_matches(name, self._items, n=3, cutoff=0.5) if short else []
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         return (
-            f"unknown {self.name} name '{name}'.{hint} "
+            f"unknown {self.name} name {shown}.{hint} "
             f"Valid {self.name} names: {', '.join(sorted(self._items))}"
         )
 

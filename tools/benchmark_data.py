@@ -30,6 +30,7 @@ import time
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppcls.utils.cli import load, parser, run_tool  # noqa: E402
+from ppcls.utils.errors import ArgumentError, ConfigError  # noqa: E402
 
 
 def wait_share(loader_ms: float, step_ms: float) -> float:
@@ -109,7 +110,7 @@ def main(argv=None) -> int:
     p.add_argument("--step_repeats", type=int, default=3, help="timed steps when measuring --step_ms")
     args = p.parse_args(argv)
     if args.batches < 1:
-        raise ValueError(f"--batches: expected a positive number, got {args.batches}")
+        raise ArgumentError(f"--batches: expected a positive number, got {args.batches}")
     cfg = load(args)
     from ppcls.data import build_dataloader
     from ppcls.data.prepare import prepare_dataset
@@ -118,7 +119,7 @@ def main(argv=None) -> int:
     g = cfg["Global"]
     dl = cfg.get("DataLoader") or {}
     if "Train" not in dl:
-        raise ValueError(f"{args.config}: DataLoader.Train is missing; nothing to benchmark")
+        raise ConfigError(f"{args.config}: DataLoader.Train is missing; nothing to benchmark")
     prepare_dataset(dl.get("prepare"))
     class_num = int(cfg["Arch"].get("class_num", 1000))
     loader = build_dataloader(dl["Train"], "Train", class_num, g.get("seed"))

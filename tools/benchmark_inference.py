@@ -30,6 +30,8 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 import numpy as np  # noqa: E402
 
+from ppcls.utils.errors import ArgumentError, summarize  # noqa: E402
+
 MARK_START = "<!-- inference-benchmark:start -->"
 MARK_END = "<!-- inference-benchmark:end -->"
 BACKENDS = {  # label -> Global overrides of the deploy predictor
@@ -425,7 +427,7 @@ def write_section(path: str, body: str) -> None:
     if start != -1 and end != -1 and end > start:
         text = text[:start] + section + text[end + len(MARK_END):]
     elif start != -1 or end != -1:
-        raise ValueError(f"{path}: only one of the markers {MARK_START} / {MARK_END} is present; fix the file by hand")
+        raise ArgumentError(f"{path}: only one of the markers {MARK_START} / {MARK_END} is present; fix the file by hand")
     else:
         if not text:
             text = "# Benchmarks\n"
@@ -460,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.backend_list = [b.strip() for b in args.backends.split(",") if b.strip()]
     for b in args.backend_list:
         if b not in BACKENDS:
-            raise ValueError(f"--backends: unknown backend {b!r}; expected a subset of {', '.join(BACKENDS)}")
+            raise ArgumentError(f"--backends: unknown backend {summarize(b)}; expected a subset of {', '.join(BACKENDS)}")
     args.batch_list = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
     started = time.strftime("%Y-%m-%d %H:%M")
     rows = []

@@ -16,6 +16,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppcls.utils.cli import run_tool  # noqa: E402
+from ppcls.utils.errors import ArgumentError  # noqa: E402
 
 SHOWN = 8  # renamed tensors printed without --list
 
@@ -34,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if not args.out.endswith(".pdparams"):
-        raise ValueError(f"--out: expected a file name ending in .pdparams, got {args.out}")
+        raise ArgumentError(f"--out: expected a file name ending in .pdparams, got {args.out}")
     if args.class_num is not None and args.class_num < 1:
-        raise ValueError(f"--class_num: expected a positive number of classes, got {args.class_num}")
+        raise ArgumentError(f"--class_num: expected a positive number of classes, got {args.class_num}")
     from ppcls.arch.weights.convert import convert_file
     from ppcls.registry import MODELS
 

@@ -15,6 +15,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 from ppcls.utils.cli import run_tool  # noqa: E402
+from ppcls.utils.errors import ArgumentError  # noqa: E402
 
 
 def _shape(text: str) -> list[int]:
@@ -60,9 +61,9 @@ def _write_weights_table(path: str, names: list[str]) -> None:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.override and not args.config:
-        raise ValueError("-o overrides apply to a config: pass -c CONFIG with them")
+        raise ArgumentError("-o overrides apply to a config: pass -c CONFIG with them")
     if args.class_num < 1:
-        raise ValueError(f"--class_num: expected a positive number of classes, got {args.class_num}")
+        raise ArgumentError(f"--class_num: expected a positive number of classes, got {args.class_num}")
     import ppcls.arch  # noqa: F401  (registers the models)
     from ppcls.registry import MODELS
     from ppcls.utils.flops import format_table, summarize_model, write_markdown_table

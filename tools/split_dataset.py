@@ -7,6 +7,9 @@ writes, atomically, in D (as PaddleX's ``--split_dataset --format ImageNet`` doe
 test_value > 0) with lines ``relative/path label``, and ``label_list.txt`` with lines
 ``id name`` (class folders in sorted order get ids 0, 1, ...).
 
+Files in the class folders whose extension is not read (``.gif``, ``.txt``, ...) are left out
+with a warning that counts them and names a few.
+
 Rule per class of n images: val gets round(n * val_value) images and test round(n * test_value),
 each at least one when its ratio is above zero; train gets the rest and must keep at least
 one, so a class needs at least 1 + (val_value > 0) + (test_value > 0) images. The images of a
@@ -16,6 +19,7 @@ class are shuffled with ``--seed`` first, so a seed always gives the same lists.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import random
@@ -23,13 +27,16 @@ import sys
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from ppcls.data.dataset import IMAGE_EXTENSIONS  # noqa: E402
+from ppcls.data.dataset import IMAGE_EXTENSIONS, warn_left_out  # noqa: E402
+from ppcls.utils.errors import DataError  # noqa: E402
 from ppcls.utils.io import atomic_write_text  # noqa: E402
+
+logger = logging.getLogger("tools.split_dataset")
 
 SPLITS = ("train", "val", "test")
 
 
-class SplitError(ValueError):
+class SplitError(DataError):
     """The folder or the ratios cannot give a split; the message says why."""
 
 
@@ -41,8 +48,14 @@ def _check_name(rel: str, root: str) -> None:
         )
 
 
-def list_class_images(dataset_dir: str) -> tuple[list[str], dict[str, list[str]]]:
-    """(sorted class names, {class: sorted image paths relative to ``dataset_dir``, '/'-separated})."""
+def list_class_images(
+    dataset_dir: str, left_out: list[str] | None = None
+) -> tuple[list[str], dict[str, list[str]]]:
+    """(sorted class names, {class: sorted image paths relative to ``dataset_dir``, '/'-separated}).
+
+    Files inside the class folders whose extension is not an image type read here are appended to
+    ``left_out`` (relative paths), when given; hidden files and folders are skipped silently.
+    """
     if not os.path.isdir(dataset_dir):
         raise SplitError(f"--dataset_dir {dataset_dir!r} is not a folder")
     classes = sorted(
@@ -61,10 +74,14 @@ def list_class_images(dataset_dir: str) -> tuple[list[str], dict[str, list[str]]
         found = []
         for root, dirs, files in os.walk(folder):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for f in files:
-                if f.startswith(".") or not f.lower().endswith(IMAGE_EXTENSIONS):
+            for f in sorted(files):
+                if f.startswith("."):
                     continue
                 rel = os.path.relpath(os.path.join(root, f), dataset_dir).replace(os.sep, "/")
+                if not f.lower().endswith(IMAGE_EXTENSIONS):
+                    if left_out is not None:
+                        left_out.append(rel)
+                    continue
                 _check_name(rel, dataset_dir)
                 found.append(rel)
         if not found:
@@ -101,7 +118,9 @@ def split_dataset(
 ) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
     """(class names, {split: [(relative path, label), ...]}) for train/val/test, without writing."""
     check_ratios(val_value, test_value)
-    classes, images = list_class_images(dataset_dir)
+    left_out: list[str] = []
+    classes, images = list_class_images(dataset_dir, left_out)
+    warn_left_out(left_out, dataset_dir)  # e.g. hymenoptera's imageNotFound.gif: said, not dropped silently
     rng = random.Random(seed)
     out: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
     minimum = 1 + (val_value > 0) + (test_value > 0)
@@ -153,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test_value", type=float, default=0.0, help="fraction of each class for test_list.txt")
     p.add_argument("--seed", type=int, default=0, help="shuffle seed (default 0)")
     args = p.parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     try:
         written = write_split(args.dataset_dir, args.val_value, args.test_value, args.seed)
     except SplitError as e:

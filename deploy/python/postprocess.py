@@ -12,26 +12,48 @@ from typing import Any
 
 import numpy as np
 
-from .utils import DeployConfigError, atomic_copy
+from .errors import DeployConfigError, DeployFileError, few, short
+from .utils import atomic_copy
 
 
-def read_label_list(path: str) -> dict[int, str]:
-    """``class_id name`` lines (the name may contain spaces)."""
+def read_label_list(path: str, delimiter: str | None = None) -> dict[int, str]:
+    """``class_id name`` lines (the name may contain spaces; ``delimiter`` splits id from name, default
+    whitespace). A missing file, a line without an integer id or an id given twice is an error."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"PostProcess.Topk.class_id_map_file not found: {path}")
+        raise DeployFileError(f"PostProcess.Topk.class_id_map_file not found: {path}")
     names: dict[int, str] = {}
+    lines: dict[int, int] = {}
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.strip()
             if not line:
                 continue
-            parts = line.split(maxsplit=1)
+            parts = line.split(delimiter or None, 1)
             try:
                 cid = int(parts[0])
             except ValueError:
-                raise DeployConfigError(f"{path}:{lineno}: expected 'class_id name', got {line!r}") from None
-            names[cid] = parts[1] if len(parts) > 1 else str(cid)
+                raise DeployConfigError(f"{path}:{lineno}: expected 'class_id name', got {short(line)}") from None
+            if cid in names:
+                raise DeployConfigError(f"{path}:{lineno}: class id {cid} is given twice (first on line {lines[cid]})")
+            names[cid] = parts[1].strip() if len(parts) > 1 else str(cid)
+            lines[cid] = lineno
     return names
+
+
+def check_label_list(names: Mapping[int, str], class_num: int, path: str, where: str) -> None:
+    """The label list must name exactly the ``class_num`` classes ``0 .. class_num - 1`` (``where`` says
+    where that number comes from)."""
+    if len(names) != class_num:
+        raise DeployConfigError(
+            f"PostProcess.Topk.class_id_map_file {path} has {len(names)} class names but {where} is {class_num}: "
+            f"the label list needs one 'class_id name' line per class of the model"
+        )
+    outside = sorted(i for i in names if not 0 <= i < class_num)
+    if outside:
+        raise DeployConfigError(
+            f"PostProcess.Topk.class_id_map_file {path}: class ids {few(outside)} are outside [0, {class_num}) "
+            f"({where} is {class_num})"
+        )
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -44,12 +66,26 @@ class Topk:
 
     def __init__(self, topk: int = 5, class_id_map_file: str | None = None, delimiter: str | None = None) -> None:
         if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
-            raise DeployConfigError(f"PostProcess.Topk.topk: expected a positive integer, got {topk!r}")
+            raise DeployConfigError(f"PostProcess.Topk.topk: expected a positive integer, got {short(topk)}")
+        if delimiter is not None and (not isinstance(delimiter, str) or not delimiter.strip()):
+            raise DeployConfigError(
+                f"PostProcess.Topk.delimiter: expected a separator such as ',' (default: whitespace), got {short(delimiter)}")
         self.topk = topk
-        self.names = read_label_list(class_id_map_file) if class_id_map_file else None
+        self.label_file = class_id_map_file
+        self.names = read_label_list(class_id_map_file, delimiter) if class_id_map_file else None
+        self._checked_width: int | None = None
+
+    def check_class_num(self, class_num: int, where: str) -> None:
+        """Refuse a label list that does not name exactly ``class_num`` classes."""
+        if self.names is not None:
+            check_label_list(self.names, int(class_num), str(self.label_file), where)
 
     def __call__(self, scores: np.ndarray, file_names: Sequence[str] | None = None) -> list[dict]:
-        k = min(self.topk, scores.shape[-1])
+        width = scores.shape[-1]
+        if self.names is not None and width != self._checked_width:
+            self.check_class_num(width, "the model's output width (its number of classes)")
+            self._checked_width = width
+        k = min(self.topk, width)
         idx_rows = np.argsort(-scores, axis=-1, kind="stable")[:, :k]  # ties: the smaller class id first
         out = []
         for i, idx in enumerate(idx_rows):
@@ -58,7 +94,8 @@ class Topk:
                           "scores": [round(float(row[j]), 5) for j in idx]}
             if file_names is not None:
                 item["file_name"] = file_names[i]
-            item["label_names"] = [self.names.get(int(j), str(int(j))) for j in idx] if self.names else []
+            # always present, [] without a label list: the structure of PaddleClas and of ppcls's Topk
+            item["label_names"] = [self.names[int(j)] for j in idx] if self.names is not None else []
             out.append(item)
         return out
 
@@ -77,7 +114,13 @@ class SavePreLabel:
         copied = []
         for row, path in zip(scores, file_names, strict=True):
             if path and os.path.isfile(path):
-                copied.append(atomic_copy(path, os.path.join(self.save_dir, str(int(np.argmax(row))))))
+                folder = os.path.join(self.save_dir, str(int(np.argmax(row))))
+                try:
+                    copied.append(atomic_copy(path, folder))
+                except OSError as e:
+                    raise DeployFileError(
+                        f"PostProcess.SavePreLabel.save_dir: cannot copy {path} into {folder}: "
+                        f"{e.strerror or e}") from None
         return copied
 
 

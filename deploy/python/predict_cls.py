@@ -3,6 +3,10 @@
 python deploy/python/predict_cls.py -c deploy/configs/inference_cls.yaml \
     -o Global.inference_model_dir=DIR -o Global.infer_imgs=PATH [-o Global.backend=onnxruntime]
     [-o Global.enable_benchmark=True] [-o Global.save_results=results.jsonl]
+
+Exit status: 0 done; 1 more than Global.max_bad_image_ratio of the inputs could not be read (the
+results of the others are still printed and saved); 2 a mistake in the config, the files or the
+installation (one line, ``error: ...``); 3 a bug (with its traceback: please report it).
 """
 
 from __future__ import annotations
@@ -22,13 +26,20 @@ _ROOT = os.path.dirname(os.path.dirname(_HERE))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from deploy.python.errors import (  # noqa: E402
+    DeployConfigError,
+    DeployFileError,
+    ImageInputError,
+    TooManyBadImagesError,
+    few,
+    run_cli,
+)
 from deploy.python.predictor import ClsPredictor  # noqa: E402
-from deploy.python.preprocess import ImageDecodeError  # noqa: E402
 from deploy.python.stream import predict_files  # noqa: E402
-from deploy.python.utils import DeployConfigError, list_images, load_config, write_json_lines  # noqa: E402
+from deploy.python.utils import list_images, load_config, write_json_lines  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join(_ROOT, "deploy", "configs", "inference_cls.yaml")
-USER_ERRORS = (DeployConfigError, ValueError, KeyError, FileNotFoundError, RuntimeError, ImportError)
+SHOWN_PATHS = 5  # unreadable files named in the summary; the rest are counted
 logger = logging.getLogger("deploy.predict_cls")
 
 
@@ -51,11 +62,11 @@ def _decodable(predictor: ClsPredictor, files: Sequence[str], count: int) -> lis
     """The first ``count`` images that decode (for the untimed warm-up)."""
     out = []
     for path in files:
-        with open(path, "rb") as f:
-            data = f.read()
         try:
+            with open(path, "rb") as f:
+                data = f.read()
             predictor.preprocess(data)
-        except ImageDecodeError:
+        except (OSError, ImageInputError):  # skipped (and reported) by the timed run
             continue
         out.append(data)
         if len(out) == count:
@@ -78,28 +89,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_result(r), flush=False)
     sys.stdout.flush()
     if g.get("save_results"):
-        write_json_lines(g["save_results"], results)
+        try:
+            write_json_lines(g["save_results"], results)
+        except OSError as e:
+            raise DeployFileError(f"Global.save_results: cannot write {g['save_results']}: {e.strerror or e}") from None
         print(f"results written to {g['save_results']}")
     if predictor.benchmark:
         print(predictor.benchmark_report())
-    if skipped:
-        print(f"skipped {len(skipped)} unreadable image(s): {', '.join(skipped)}", file=sys.stderr)
-        return 1 if not results else 0
+    check_bad_images(skipped, len(files), g["max_bad_image_ratio"])
     return 0
 
 
+def check_bad_images(skipped: Sequence[str], total: int, max_ratio: float) -> None:
+    """Name a few of the unreadable files and count them (stderr); more than ``max_ratio`` of ``total``
+    (or all of them) is a failure (:class:`TooManyBadImagesError`, exit status 1)."""
+    if not skipped:
+        return
+    ratio = len(skipped) / max(total, 1)
+    summary = (f"{len(skipped)} of {total} input file(s) ({ratio:.1%}) could not be read as images and were "
+               f"skipped: {few(skipped, SHOWN_PATHS)}")
+    if len(skipped) == total:
+        raise TooManyBadImagesError(f"{summary}; none could be read")
+    if ratio > max_ratio:
+        raise TooManyBadImagesError(
+            f"{summary}; that is more than Global.max_bad_image_ratio={max_ratio:g} allows (set "
+            f"-o Global.max_bad_image_ratio=<fraction> to accept more)")
+    print(f"warning: {summary} (within Global.max_bad_image_ratio={max_ratio:g})", file=sys.stderr)
+
+
 def run(argv: Sequence[str] | None = None) -> None:
-    """``main`` with user errors printed as one line (exit status 2) instead of a traceback."""
+    """``main`` with user errors printed as one line (exit status 2; 1 for too many unreadable images) and
+    anything unexpected with its traceback, as a bug (exit status 3)."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
-    try:
-        code = main(argv)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except USER_ERRORS as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"error: {type(e).__name__}: {msg}", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(code)
+    run_cli(main, argv, tool="predict_cls.py")
 
 
 if __name__ == "__main__":

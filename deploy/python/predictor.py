@@ -23,10 +23,19 @@ from typing import Any
 
 import numpy as np
 
-from .postprocess import PostProcessor
-from .preprocess import ImageDecodeError, Preprocessor
-from .utils import (
+from .errors import (
     DeployConfigError,
+    DeployEnvironmentError,
+    DeployFileError,
+    ImageInputError,
+    MissingPackageError,
+    ModelLoadError,
+    bounded,
+)
+from .postprocess import PostProcessor
+from .preprocess import Preprocessor
+from .utils import (
+    apply_deferred_overrides,
     check_global,
     deep_merge,
     load_yaml,
@@ -67,18 +76,18 @@ def find_model(folder: str) -> ModelFiles:
     if not folder:
         raise DeployConfigError("Global.inference_model_dir is not set: pass -o Global.inference_model_dir=DIR")
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"Global.inference_model_dir: no such folder: {folder}")
+        raise DeployFileError(f"Global.inference_model_dir: no such folder: {folder}")
     graph = next((os.path.join(folder, n) for n in PADDLE_GRAPHS if os.path.isfile(os.path.join(folder, n))), None)
     params = os.path.join(folder, PARAMS_FILE)
     onnx = os.path.join(folder, ONNX_FILE)
     onnx = onnx if os.path.isfile(onnx) else None
     if graph is None and onnx is None:
-        raise FileNotFoundError(
+        raise DeployFileError(
             f"no inference model in {folder}: expected inference.json (Paddle 3) or inference.pdmodel "
             f"(Paddle 2) with inference.pdiparams, or inference.onnx"
         )
     if graph is not None and not os.path.isfile(params):
-        raise FileNotFoundError(f"{graph} has no weights beside it: {params} is missing")
+        raise DeployFileError(f"{graph} has no weights beside it: {params} is missing")
     info = os.path.join(folder, INFO_FILE)
     return ModelFiles(folder, graph, params if graph else None, onnx, info if os.path.isfile(info) else None)
 
@@ -97,13 +106,13 @@ def resolve_config(cfg: Mapping[str, Any]) -> dict:
         g["model_name"] = os.path.basename(os.path.normpath(files.folder))
     if files.graph is None and g["backend"] == "paddle":
         if user_global.get("backend") is not None and not user_global.get("use_onnx"):
-            raise FileNotFoundError(
+            raise DeployFileError(
                 f"Global.backend=paddle needs inference.json or inference.pdmodel in {files.folder}, "
                 f"which holds only {ONNX_FILE}: set -o Global.backend=onnxruntime"
             )
         g["backend"] = "onnxruntime"  # the folder holds only an ONNX model
     if g["backend"] == "onnxruntime" and files.onnx is None:
-        raise FileNotFoundError(
+        raise DeployFileError(
             f"Global.backend=onnxruntime needs {os.path.join(files.folder, ONNX_FILE)}: export with "
             "-o Global.export_type=onnx"
         )
@@ -122,6 +131,8 @@ def resolve_config(cfg: Mapping[str, Any]) -> dict:
             f"no preprocessing: {files.folder} has no {INFO_FILE} with a non-empty PreProcess.transform_ops and the deploy "
             "config sets none; add PreProcess.transform_ops (the eval transforms) to the deploy config"
         )
+    # `-o PreProcess.transform_ops.ResizeImage.resize_short=256` edits the list in use, wherever it came from
+    pre = apply_deferred_overrides(cfg, "PreProcess", pre, pre_source)
 
     post_model = normalize_postprocess(info.get("PostProcess"), f"{files.info}: PostProcess")
     label_file = (post_model.get("Topk") or {}).get("class_id_map_file")
@@ -152,7 +163,7 @@ def check_device_request(g: Mapping[str, Any], compiled_with_cuda: Callable[[], 
     if not compiled_with_cuda():
         import paddle
 
-        raise RuntimeError(
+        raise DeployEnvironmentError(
             f"Global.{wanted[0]}=True needs a GPU build of Paddle, but this one (paddle {paddle.__version__}) is "
             "CPU-only (paddle.device.is_compiled_with_cuda() is False): install paddlepaddle-gpu, or set "
             + ", ".join(f"Global.{k}=False" for k in wanted)
@@ -239,7 +250,15 @@ class PaddleBackend:
         self.files = files
         self.g = dict(g)
         self.config = config if config is not None else build_paddle_config(files, g, input_shape)
-        self.predictor = predictor if predictor is not None else create_predictor(self.config)
+        if predictor is None:
+            try:
+                predictor = create_predictor(self.config)
+            except Exception as e:  # a truncated or foreign model file: the user's files, not a bug here
+                raise ModelLoadError(
+                    f"Paddle Inference cannot load the model {files.graph} + {files.params}: "
+                    f"{bounded(str(e).strip(), 300, 2)}"
+                ) from e
+        self.predictor = predictor
         self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
         self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
 
@@ -293,7 +312,8 @@ class OnnxBackend:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise ImportError("Global.backend=onnxruntime needs the onnxruntime package: pip install onnxruntime") from None
+            raise MissingPackageError(
+                "Global.backend=onnxruntime needs the onnxruntime package: pip install onnxruntime") from None
         self.files = files
         self.g = dict(g)
         if g["use_fp16"] or g["use_tensorrt"]:
@@ -303,13 +323,18 @@ class OnnxBackend:
         if g["use_gpu"]:
             available = ort.get_available_providers()
             if "CUDAExecutionProvider" not in available:
-                raise RuntimeError(
+                raise DeployEnvironmentError(
                     "Global.use_gpu=True with backend onnxruntime needs onnxruntime-gpu (CUDAExecutionProvider); "
                     f"this onnxruntime offers {', '.join(available)}"
                 )
             providers = [("CUDAExecutionProvider", {"device_id": int(g["gpu_id"])}), "CPUExecutionProvider"]
         if session is None:
-            session = ort.InferenceSession(files.onnx, sess_options=build_onnx_session_options(g), providers=providers)
+            try:
+                session = ort.InferenceSession(files.onnx, sess_options=build_onnx_session_options(g),
+                                               providers=providers)
+            except Exception as e:  # a truncated or foreign .onnx file: the user's files, not a bug here
+                raise ModelLoadError(
+                    f"ONNX Runtime cannot load the model {files.onnx}: {bounded(str(e).strip(), 300, 2)}") from e
         self.session = session
         self.input_name = session.get_inputs()[0].name
         self.output_names = [session.get_outputs()[0].name]
@@ -426,6 +451,8 @@ class ClsPredictor:
         self.files: ModelFiles = self.config["_meta"]["files"]
         self.preprocess = Preprocessor(self.config["PreProcess"].get("transform_ops"))
         self.postprocess = PostProcessor(self.config["PostProcess"], softmax_first=g.get("output") == "logits")
+        if g.get("class_num") is not None and _shared is None:  # else (PaddleClas's exports) on the first batch
+            self.postprocess.topk.check_class_num(g["class_num"], f"Global.class_num ({self.files.info or 'config'})")
         shape = g.get("input_shape")
         self.input_shape: list[int] | None = [int(v) for v in shape] if shape else None
         self.batch_size = int(g["batch_size"])
@@ -455,7 +482,7 @@ class ClsPredictor:
             if warm_images and self.benchmark:
                 try:
                     clone.warmup(warm_images, 1)
-                except (ImageDecodeError, OSError):  # reported by the timed run itself
+                except (ImageInputError, OSError):  # reported by the timed run itself
                     pass
             self._clones.append(clone)
         return self._clones[:count]
@@ -474,7 +501,7 @@ class ClsPredictor:
         if shape in self._checked_shapes:
             return
         if self.input_shape is not None and list(shape) != self.input_shape:
-            raise ValueError(
+            raise DeployConfigError(
                 f"preprocessing makes inputs of shape {list(shape)} but the model expects {self.input_shape} "
                 f"(Global.input_shape); fix PreProcess.transform_ops (from {self.config['_meta']['preprocess_from']})"
             )

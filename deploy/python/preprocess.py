@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 
 from . import jpeg
-from .utils import DeployConfigError, parse_number
+from .errors import DeployConfigError, ImageInputError, short
+from .utils import parse_number
 
 _CV2_INTERP = {
     "nearest": cv2.INTER_NEAREST,
@@ -35,8 +36,12 @@ _CV2_INTERP = {
 _PIL_NAMES = ("nearest", "bilinear", "linear", "bicubic", "cubic", "area", "box", "lanczos", "hamming")
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(ImageInputError):
     """The bytes are not an image OpenCV (or PIL) can read."""
+
+
+class ImageSizeError(ImageInputError):
+    """The image is too small for the preprocessing (a crop larger than the resized image)."""
 
 
 def _check_keys(op: str, args: Mapping, allowed: Sequence[str]) -> None:
@@ -50,7 +55,7 @@ def _check_keys(op: str, args: Mapping, allowed: Sequence[str]) -> None:
 def _backend(op: str, value: Any) -> str:
     name = str(value).lower()
     if name not in ("cv2", "pil"):
-        raise DeployConfigError(f"PreProcess.transform_ops.{op}.backend: expected cv2 or pil, got {value!r}")
+        raise DeployConfigError(f"PreProcess.transform_ops.{op}.backend: expected cv2 or pil, got {short(value)}")
     return name
 
 
@@ -64,7 +69,7 @@ def _interp(op: str, value: Any, backend: str) -> str:
         )
     if name not in valid:
         raise DeployConfigError(
-            f"PreProcess.transform_ops.{op}.interpolation: expected one of {', '.join(valid)}, got {value!r}"
+            f"PreProcess.transform_ops.{op}.interpolation: expected one of {', '.join(valid)}, got {short(value)}"
         )
     return name
 
@@ -128,6 +133,15 @@ def _three_channels(img: np.ndarray) -> np.ndarray:
     return img
 
 
+def _size_pair(where: str, value: Any) -> tuple[int, int]:
+    """(w, h) from a positive integer or a [w, h] pair of them."""
+    items = [value, value] if not isinstance(value, (list, tuple)) else list(value)
+    if len(items) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in items):
+        raise DeployConfigError(
+            f"PreProcess.transform_ops.{where}: expected a positive integer or [width, height], got {short(value)}")
+    return items[0], items[1]
+
+
 class ResizeImage:
     """Resize to ``size`` ([w, h] or an int) or the short side to ``resize_short``."""
 
@@ -137,13 +151,10 @@ class ResizeImage:
             raise DeployConfigError("PreProcess.transform_ops.ResizeImage: give exactly one of size or resize_short")
         self.size: tuple[int, int] | None = None
         if size is not None:
-            w, h = (size, size) if isinstance(size, int) else tuple(size)
-            if int(w) <= 0 or int(h) <= 0:
-                raise DeployConfigError(f"PreProcess.transform_ops.ResizeImage.size: expected positive sizes, got {size!r}")
-            self.size = (int(w), int(h))
-        elif int(resize_short) <= 0:
+            self.size = _size_pair("ResizeImage.size", size)
+        elif isinstance(resize_short, bool) or not isinstance(resize_short, int) or resize_short <= 0:
             raise DeployConfigError(
-                f"PreProcess.transform_ops.ResizeImage.resize_short: expected > 0, got {resize_short!r}")
+                f"PreProcess.transform_ops.ResizeImage.resize_short: expected a positive integer, got {short(resize_short)}")
         self.resize_short = resize_short
         self.backend = _backend("ResizeImage", backend)
         self.interpolation = _interp("ResizeImage", interpolation, self.backend)
@@ -167,12 +178,12 @@ class CropImage:
     """Centre crop to ``size`` (an int or [w, h])."""
 
     def __init__(self, size: int | list) -> None:
-        self.w, self.h = (int(size), int(size)) if isinstance(size, int) else map(int, size)
+        self.w, self.h = _size_pair("CropImage.size", size)
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         h, w = img.shape[:2]
         if w < self.w or h < self.h:
-            raise ValueError(f"CropImage: image {w}x{h} is smaller than the crop {self.w}x{self.h}")
+            raise ImageSizeError(f"CropImage: image {w}x{h} is smaller than the crop {self.w}x{self.h}")
         x0 = (w - self.w) // 2
         y0 = (h - self.h) // 2
         return img[y0 : y0 + self.h, x0 : x0 + self.w]
@@ -184,15 +195,20 @@ class NormalizeImage:
     def __init__(self, scale: float | str | None = None, mean: list | None = None, std: list | None = None,
                  order: str = "chw", output_fp16: bool = False, channel_num: int = 3) -> None:
         scale_v = parse_number(scale, "PreProcess.transform_ops.NormalizeImage.scale") if scale is not None else 1.0 / 255.0
-        mean_v = np.asarray(mean if mean is not None else [0.485, 0.456, 0.406], dtype=np.float32)
-        std_v = np.asarray(std if std is not None else [0.229, 0.224, 0.225], dtype=np.float32)
+        try:
+            mean_v = np.asarray(mean if mean is not None else [0.485, 0.456, 0.406], dtype=np.float32)
+            std_v = np.asarray(std if std is not None else [0.229, 0.224, 0.225], dtype=np.float32)
+        except (TypeError, ValueError):
+            raise DeployConfigError(
+                f"PreProcess.transform_ops.NormalizeImage: mean and std need 3 numbers, got {short(mean)}, {short(std)}"
+            ) from None
         if mean_v.shape != (3,) or std_v.shape != (3,):
-            raise DeployConfigError(f"PreProcess.transform_ops.NormalizeImage: mean and std need 3 values, got {mean!r}, {std!r}")
+            raise DeployConfigError(f"PreProcess.transform_ops.NormalizeImage: mean and std need 3 values, got {short(mean)}, {short(std)}")
         if np.any(std_v == 0):
-            raise DeployConfigError(f"PreProcess.transform_ops.NormalizeImage.std: values must be non-zero, got {std!r}")
+            raise DeployConfigError(f"PreProcess.transform_ops.NormalizeImage.std: values must be non-zero, got {short(std)}")
         order = str(order or "hwc").lower()
         if order not in ("chw", "hwc"):
-            raise DeployConfigError(f"PreProcess.transform_ops.NormalizeImage.order: expected chw, hwc or '', got {order!r}")
+            raise DeployConfigError(f"PreProcess.transform_ops.NormalizeImage.order: expected chw, hwc or '', got {short(order)}")
         if channel_num != 3:
             raise DeployConfigError(f"PreProcess.transform_ops.NormalizeImage.channel_num: only 3 is supported, got {channel_num}")
         self.order = order
@@ -218,16 +234,19 @@ def _op_items(transform_ops: Any) -> list[tuple[str, dict]]:
     if transform_ops is None:
         return []
     if not isinstance(transform_ops, (list, tuple)):
-        raise DeployConfigError(f"PreProcess.transform_ops: expected a list of {{OpName: {{args}}}}, got {transform_ops!r}")
+        raise DeployConfigError(f"PreProcess.transform_ops: expected a list of {{OpName: {{args}}}}, got {short(transform_ops)}")
     items = []
     for i, op in enumerate(transform_ops):
         if isinstance(op, str):
             name, args = op, {}
         elif isinstance(op, Mapping) and len(op) == 1:
             name, args = next(iter(op.items()))
+            if args is not None and not isinstance(args, Mapping):
+                raise DeployConfigError(
+                    f"PreProcess.transform_ops.{i} ({name}): expected a mapping of arguments, got {short(args)}")
             args = dict(args or {})
         else:
-            raise DeployConfigError(f"PreProcess.transform_ops.{i}: expected {{OpName: {{args}}}}, got {op!r}")
+            raise DeployConfigError(f"PreProcess.transform_ops.{i}: expected {{OpName: {{args}}}}, got {short(op)}")
         if name not in OPS:
             import difflib
 
@@ -243,8 +262,11 @@ def _op_items(transform_ops: Any) -> list[tuple[str, dict]]:
 def _build(name: str, args: dict) -> Any:
     import inspect
 
-    allowed = [p for p in inspect.signature(OPS[name]).parameters]
-    _check_keys(name, args, allowed)
+    params = inspect.signature(OPS[name]).parameters
+    _check_keys(name, args, list(params))
+    missing = [k for k, p in params.items() if p.default is inspect.Parameter.empty and k not in args]
+    if missing:
+        raise DeployConfigError(f"PreProcess.transform_ops.{name}: missing {', '.join(missing)}")
     return OPS[name](**args)
 
 
@@ -331,7 +353,7 @@ class Preprocessor:
         for i in range(1, n):
             img, bgr = self.geometry_only(items[i])
             if self.output_shape(img) != shape:
-                raise ValueError(
+                raise DeployConfigError(
                     f"image {i} of the batch is {self.output_shape(img)} after preprocessing but the first is "
                     f"{shape}: use a fixed-size ResizeImage/CropImage or batch_size 1"
                 )

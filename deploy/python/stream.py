@@ -16,8 +16,9 @@ workers of one thread each, every image on one core from decode to top-k, take 0
 time per image of one prefetched run on two threads (all 28 models, docs/benchmarks.md).
 Prefetch has nothing to add there and is not used.
 
-Results come back in file order whatever the mode. Files that cannot be decoded are skipped
-(reported by the caller); the rest of their batch runs.
+Results come back in file order whatever the mode. Files that cannot be read, decoded or cropped
+are skipped (the first few logged with the reason, all returned to the caller); the rest of
+their batch runs.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .preprocess import ImageDecodeError, Preprocessor
+from .errors import DeployConfigError, ImageInputError
+from .preprocess import Preprocessor
 
 logger = logging.getLogger(__name__)
 
 AHEAD = 1  # batches prepared ahead of the one running; the ring holds AHEAD + 2 buffers
+LOGGED_SKIPS = 5  # skipped files logged one by one (with the reason); the rest are counted
 
 
 @dataclass
@@ -54,20 +57,28 @@ def _read(path: str) -> bytes:
 
 
 def prepare_files(predictor, files: Sequence[str], preprocessor: Preprocessor) -> Prepared:
-    """Read and preprocess ``files``; an undecodable file is dropped from the batch, not fatal."""
+    """Read and preprocess ``files``; a file that cannot be read, decoded or cropped is dropped from the
+    batch with its reason, not fatal."""
     t0 = time.perf_counter()
-    data = [_read(p) for p in files]
-    try:
-        batch = predictor.prepare(data, preprocessor)
-        return Prepared(batch, list(files), [], time.perf_counter() - t0)
-    except ImageDecodeError:
-        pass
-    good, skipped = [], []
-    for path, raw in zip(files, data):  # find the bad file(s), then prepare the rest
+    data: list[tuple[str, bytes]] = []
+    skipped: list[tuple[str, str]] = []
+    for path in files:
         try:
-            preprocessor.decode(raw)
+            data.append((path, _read(path)))
+        except OSError as e:  # removed since listing, no permission, a broken link
+            skipped.append((path, f"cannot read the file ({e.strerror or e})"))
+    if data:
+        try:
+            batch = predictor.prepare([raw for _, raw in data], preprocessor)
+            return Prepared(batch, [p for p, _ in data], skipped, time.perf_counter() - t0)
+        except ImageInputError:
+            pass
+    good = []
+    for path, raw in data:  # find the bad file(s), then prepare the rest
+        try:
+            preprocessor.geometry_only(raw)
             good.append((path, raw))
-        except ImageDecodeError as e:
+        except ImageInputError as e:
             skipped.append((path, str(e)))
     batch = predictor.prepare([raw for _, raw in good], preprocessor) if good else None
     return Prepared(batch, [p for p, _ in good], skipped, time.perf_counter() - t0)
@@ -178,7 +189,8 @@ def _in_workers(predictor, clones: list, chunks: list[list[str]]) -> Iterator[Do
 
 def predict_files(predictor, files: Sequence[str], prefetch: bool | None = None,
                   workers: int | None = None) -> tuple[list[dict], list[str]]:
-    """Top-k results for every decodable file (in order) and the files skipped, with a warning each.
+    """Top-k results for every decodable file (in order) and the files skipped (the first few logged with
+    their reason; the caller judges their share against ``Global.max_bad_image_ratio``).
 
     ``prefetch`` and ``workers`` default to ``Global.prefetch`` and ``Global.workers``.
     """
@@ -186,7 +198,7 @@ def predict_files(predictor, files: Sequence[str], prefetch: bool | None = None,
     prefetch = bool(g.get("prefetch", True)) if prefetch is None else prefetch
     workers = int(g.get("workers") or 1) if workers is None else int(workers)
     if workers < 1:
-        raise ValueError(f"workers: expected a positive integer, got {workers}")
+        raise DeployConfigError(f"Global.workers: expected a positive integer, got {workers}")
     chunks = _chunks(files, predictor.batch_size)
     workers = min(workers, len(chunks))
     results: list[dict] = []
@@ -216,7 +228,10 @@ def predict_files(predictor, files: Sequence[str], prefetch: bool | None = None,
         batches = sequential()
     for done in batches:
         for path, reason in done.skipped:
-            logger.warning("skipped %s: %s", path, reason)
+            if len(skipped) < LOGGED_SKIPS:
+                logger.warning("skipped %s: %s", path, reason)
+            elif len(skipped) == LOGGED_SKIPS:
+                logger.warning("more unreadable files: counted, not logged one by one")
             skipped.append(path)
         results.extend(done.results)
     if overlapped and predictor.benchmark:

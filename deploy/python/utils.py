@@ -9,13 +9,18 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import yaml
+
+from .errors import DeployConfigError, DeployFileError, few, short
+
+logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -49,15 +54,18 @@ GLOBAL_KEYS: dict[str, tuple[tuple, Any]] = {
     "input_shape": ((list, type(None)), None),
     "model_name": ((str, type(None)), None),
     "save_log_path": ((str, type(None)), None),
+    # the share of inputs that may be undecodable before predict_cls.py fails (training's key and default)
+    "max_bad_image_ratio": ((float, int), 0.01),
 }
 # keys an exported model's inference.yml carries in Global that the predictor reads or ignores
 MODEL_GLOBAL_KEYS = ("model_name", "input_shape", "class_num", "output", "paddle_version")
 SECTIONS = ("Global", "PreProcess", "PostProcess")
 BACKENDS = ("paddle", "onnxruntime")
-
-
-class DeployConfigError(ValueError):
-    """A problem in the deploy config; the message names the key and what was expected."""
+# overrides into a list item (``PreProcess.transform_ops.ResizeImage.resize_short=256``) that the
+# deploy config itself has no list for: applied by the predictor onto the list it ends up using
+# (the deploy config's, else the model's inference.yml), see :func:`apply_deferred_overrides`
+DEFERRED_KEY = "_list_overrides"
+PATCHABLE_LISTS = (("PreProcess", "transform_ops"),)
 
 
 def _suggest(name: str, valid: Iterable[str]) -> str:
@@ -82,7 +90,7 @@ def parse_number(value: Any, where: str = "value") -> float:
             return float(value)
         except (ValueError, ZeroDivisionError):
             pass
-    raise DeployConfigError(f"{where}: expected a number or a fraction like 1.0/255.0, got {value!r}")
+    raise DeployConfigError(f"{where}: expected a number or a fraction like 1.0/255.0, got {short(value)}")
 
 
 # ----------------------------------------------------------------------------- config files
@@ -91,7 +99,7 @@ def parse_number(value: Any, where: str = "value") -> float:
 def load_yaml(path: str) -> dict:
     """A YAML mapping from ``path``; errors name the file."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file not found: {path}")
+        raise DeployFileError(f"config file not found: {path}")
     with open(path, encoding="utf-8") as f:
         try:
             data = yaml.safe_load(f)
@@ -118,64 +126,122 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
-def apply_override(cfg: dict, path: list[str], value: Any) -> None:
-    """Set ``cfg[path] = value``; list items are addressed by index or by op name."""
+def apply_override(cfg: dict, path: list[str], value: Any, text: str | None = None) -> None:
+    """Set ``cfg[path] = value``; list items are addressed by index or by op name.
+
+    ``transform_ops.ResizeImage.resize_short`` (or ``transform_ops.1.resize_short``) sets one
+    argument of an op; ``transform_ops.ResizeImage`` replaces that op's arguments;
+    ``transform_ops.1`` replaces the whole item. ``text`` names the override in errors.
+    """
+    name = text or ".".join(path)
     node: Any = cfg
     for i, part in enumerate(path):
         last = i == len(path) - 1
         where = ".".join(path[: i + 1])
         if isinstance(node, list):
-            idx = _list_index(node, part, where)
+            idx = _list_index(node, part, where, name)
+            by_name = not part.lstrip("-").isdigit()
+            if isinstance(node[idx], str):  # `- ToCHWImage` written without arguments
+                node[idx] = {node[idx]: None}
             if last:
-                node[idx] = value
+                node[idx] = {part: value} if by_name else value
                 return
-            node = node[idx]
-            if isinstance(node, dict) and len(node) == 1 and path[i + 1] not in node:
-                node = next(iter(node.values()))  # `transform_ops.0.resize_short` reaches into the op
-                if node is None:
-                    raise DeployConfigError(f"override {'.'.join(path)}: {where} takes no arguments")
+            item = node[idx]
+            if isinstance(item, dict) and len(item) == 1 and path[i + 1] not in item:
+                op = next(iter(item))
+                if item[op] is None:  # `- ResizeImage:` with no arguments yet
+                    item[op] = {}
+                node = item[op]  # `transform_ops.ResizeImage.resize_short` reaches into the op's arguments
+                if not isinstance(node, dict):
+                    raise DeployConfigError(f"override {name}: the arguments of {where} are {short(node)}, "
+                                            "not a mapping of keys")
+            else:
+                node = item
             continue
         if not isinstance(node, dict):
-            raise DeployConfigError(f"override {'.'.join(path)}: {where} is not a section")
+            raise DeployConfigError(f"override {name}: {where} is not a section")
         if last:
             node[part] = value
             return
         if node.get(part) is None:
             if i == 0 and part not in SECTIONS:
                 raise DeployConfigError(
-                    f"override {'.'.join(path)}: unknown section '{part}'.{_suggest(part, SECTIONS)} "
+                    f"override {name}: unknown section '{part}'.{_suggest(part, SECTIONS)} "
                     f"Valid sections: {', '.join(SECTIONS)}"
                 )
             node[part] = {}
         node = node[part]
 
 
-def _list_index(node: list, part: str, where: str) -> int:
+def _list_index(node: list, part: str, where: str, name: str) -> int:
     if part.lstrip("-").isdigit():
         idx = int(part)
         if not -len(node) <= idx < len(node):
-            raise DeployConfigError(f"override {where}: index out of range (the list has {len(node)} items)")
+            raise DeployConfigError(f"override {name}: {where}: index out of range (the list has {len(node)} items)")
         return idx
     for idx, item in enumerate(node):
-        if isinstance(item, dict) and part in item:
+        if (isinstance(item, dict) and part in item) or item == part:
             return idx
-    names = [next(iter(x)) for x in node if isinstance(x, dict) and x]
-    raise DeployConfigError(f"override {where}: no list item '{part}'.{_suggest(part, names)}")
+    names = [next(iter(x)) if isinstance(x, dict) else str(x) for x in node if x]
+    raise DeployConfigError(
+        f"override {name}: no item '{part}' in {where.rsplit('.', 1)[0]} ({few(names, 8)}).{_suggest(part, names)}"
+    )
+
+
+def _is_list_patch(keys: list[str]) -> bool:
+    """An override into an item of a list the predictor may take from the model (transform_ops)."""
+    return any(len(keys) > len(p) and tuple(keys[: len(p)]) == p for p in PATCHABLE_LISTS)
+
+
+def _get(cfg: Mapping, keys: Sequence[str]) -> Any:
+    node: Any = cfg
+    for k in keys:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(k)
+    return node
 
 
 def load_config(path: str | None, overrides: Iterable[str] = ()) -> dict:
-    """The deploy config at ``path`` (or an empty one) with ``-o`` overrides applied in order."""
+    """The deploy config at ``path`` (or an empty one) with ``-o`` overrides applied in order.
+
+    An override into an item of ``PreProcess.transform_ops`` when the config has no such list
+    (the shipped config leaves it to the model's ``inference.yml``) is kept under
+    :data:`DEFERRED_KEY` and applied by the predictor to the list it uses.
+    """
     cfg = load_yaml(path) if path else {}
+    deferred: list[tuple[str, list[str], Any]] = []
     for text in overrides or ():
         keys, value = parse_override(text)
-        apply_override(cfg, keys, value)
+        if _is_list_patch(keys) and not isinstance(_get(cfg, keys[:2]), list):
+            deferred.append((text, keys, value))
+            continue
+        if any(tuple(keys) == p[: len(keys)] for p in PATCHABLE_LISTS):
+            deferred = [d for d in deferred if tuple(d[1][: len(keys)]) != tuple(keys)]  # replaced as a whole
+        apply_override(cfg, keys, value, text)
     unknown = [k for k in cfg if k not in SECTIONS]
     if unknown:
         raise DeployConfigError(
             f"unknown section '{unknown[0]}' in {path or 'the overrides'}.{_suggest(unknown[0], SECTIONS)} "
             f"Valid sections: {', '.join(SECTIONS)}"
         )
+    if deferred:
+        cfg[DEFERRED_KEY] = deferred
     return cfg
+
+
+def apply_deferred_overrides(cfg: Mapping, section: str, value: dict, source: str) -> dict:
+    """``value`` (the resolved ``section``, e.g. PreProcess) with the deferred list overrides of ``cfg``
+    applied; ``source`` (where the list came from) is named in errors."""
+    wrapper = {section: copy.deepcopy(value)}
+    for text, keys, val in cfg.get(DEFERRED_KEY) or ():
+        if keys[0] != section:
+            continue
+        try:
+            apply_override(wrapper, keys, val, text)
+        except DeployConfigError as e:
+            raise DeployConfigError(f"{e} (the list is from {source})") from None
+    return wrapper[section]
 
 
 def normalize_postprocess(post: Any, where: str) -> dict:
@@ -187,7 +253,7 @@ def normalize_postprocess(post: Any, where: str) -> dict:
     if post is None:
         return {}
     if not isinstance(post, Mapping):
-        raise DeployConfigError(f"{where}: expected a mapping, got {post!r}")
+        raise DeployConfigError(f"{where}: expected a mapping, got {short(post)}")
     post = copy.deepcopy(dict(post))
     if "name" in post:
         name = post.pop("name")
@@ -210,7 +276,7 @@ def deep_merge(base: Mapping, over: Mapping) -> dict:
 def check_global(g: Mapping) -> dict:
     """Validate ``Global`` and fill the defaults; unknown keys and wrong types raise."""
     if not isinstance(g, Mapping):
-        raise DeployConfigError(f"Global: expected a mapping, got {g!r}")
+        raise DeployConfigError(f"Global: expected a mapping, got {short(g)}")
     out: dict = {}
     for key, value in g.items():
         if key in MODEL_GLOBAL_KEYS and key not in GLOBAL_KEYS:
@@ -224,7 +290,7 @@ def check_global(g: Mapping) -> dict:
         if value is not None or type(None) in types:
             if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
                 names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-                raise DeployConfigError(f"Global.{key}: expected {names}, got {value!r}")
+                raise DeployConfigError(f"Global.{key}: expected {names}, got {short(value)}")
         out[key] = value
     for key, (_, default) in GLOBAL_KEYS.items():
         if out.get(key) is None:
@@ -234,18 +300,27 @@ def check_global(g: Mapping) -> dict:
     for key in ("cpu_num_threads", "workers"):
         if out[key] < 1:
             raise DeployConfigError(f"Global.{key}: expected a positive integer, got {out[key]}")
+    if not 0.0 <= float(out["max_bad_image_ratio"]) <= 1.0:
+        raise DeployConfigError(
+            f"Global.max_bad_image_ratio: expected a fraction in [0, 1], got {short(out['max_bad_image_ratio'])}")
     if out["use_onnx"]:  # PaddleClas's switch for the same thing
         out["backend"] = "onnxruntime"
     out["backend"] = str(out["backend"]).lower()
     if out["backend"] not in BACKENDS:
         raise DeployConfigError(
-            f"Global.backend: expected one of {', '.join(BACKENDS)}, got {g.get('backend')!r}"
+            f"Global.backend: expected one of {', '.join(BACKENDS)}, got {short(g.get('backend'))}"
         )
     if out["use_int8"]:
         raise DeployConfigError("Global.use_int8: int8 models are not supported by this predictor; set it to False")
+    imgs = out.get("infer_imgs")
+    if isinstance(imgs, list) and not all(isinstance(x, str) for x in imgs):
+        raise DeployConfigError(f"Global.infer_imgs: expected a file, a folder or a list of them, got {short(imgs)}")
+    class_num = out.get("class_num")
+    if class_num is not None and (isinstance(class_num, bool) or not isinstance(class_num, int) or class_num < 1):
+        raise DeployConfigError(f"Global.class_num: expected a positive integer, got {short(class_num)}")
     shape = out.get("input_shape")
     if shape is not None and (len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape)):
-        raise DeployConfigError(f"Global.input_shape: expected [C, H, W] of positive integers, got {shape!r}")
+        raise DeployConfigError(f"Global.input_shape: expected [C, H, W] of positive integers, got {short(shape)}")
     return out
 
 
@@ -259,13 +334,21 @@ def list_images(path: str | list) -> list[str]:
     if os.path.isfile(path):
         return [path]
     if os.path.isdir(path):
-        found = []
+        found, left_out = [], []
         for root, _, files in os.walk(path):
-            found.extend(os.path.join(root, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS))
+            for f in files:
+                if f.lower().endswith(IMAGE_EXTENSIONS):
+                    found.append(os.path.join(root, f))
+                elif not f.startswith("."):
+                    left_out.append(os.path.relpath(os.path.join(root, f), path))
         if not found:
-            raise FileNotFoundError(f"Global.infer_imgs: no images ({', '.join(IMAGE_EXTENSIONS)}) under {path}")
+            raise DeployFileError(f"Global.infer_imgs: no images ({', '.join(IMAGE_EXTENSIONS)}) under {path}")
+        if left_out:
+            logger.warning("Global.infer_imgs: left out %d file(s) under %s whose extension is not an image type "
+                           "read here (%s): %s", len(left_out), path, ", ".join(IMAGE_EXTENSIONS),
+                           few(sorted(left_out)))
         return sorted(found)
-    raise FileNotFoundError(f"Global.infer_imgs: no such file or folder: {path}")
+    raise DeployFileError(f"Global.infer_imgs: no such file or folder: {short(path)}")
 
 
 def _file_mode(path: str) -> int:

@@ -28,10 +28,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from deploy.python.errors import DeployConfigError, DeployUserError, bounded, run_cli, short  # noqa: E402
 from deploy.python.predictor import ClsPredictor  # noqa: E402
 from deploy.python.preprocess import ImageDecodeError  # noqa: E402
 from deploy.python.utils import load_config  # noqa: E402
@@ -117,7 +120,7 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
     from werkzeug.exceptions import HTTPException
 
     if not predictors:
-        raise ValueError("create_app: give at least one predictor")
+        raise DeployConfigError("create_app: give at least one predictor")
     pool: queue.Queue = queue.Queue()
     for p in predictors:
         pool.put(p)
@@ -125,7 +128,8 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
     info = {"model": first.config["Global"]["model_name"], "backend": first.backend.name,
             "workers": len(predictors), "max_bytes": max_bytes}
 
-    app = Flask("deploy.serving")
+    # root_path given: deploy/serving is a namespace package, where Flask cannot find it by the import name
+    app = Flask("deploy.serving", root_path=os.path.dirname(os.path.abspath(__file__)))
     # the whole body: the image, its base64 overhead and the multipart headers
     app.config["MAX_CONTENT_LENGTH"] = (max_bytes * 4) // 3 + 64 * 1024
 
@@ -146,8 +150,8 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception) -> Any:  # a bug, not the client's fault: logged, the server keeps running
-        logger.exception("unexpected error while serving a request")
-        return error(500, f"internal error: {type(e).__name__}")
+        logger.exception("unexpected error while serving a request (a bug: please report it with this traceback)")
+        return error(500, f"internal error: {type(e).__name__} (a bug in the service, logged on the server)")
 
     @app.get("/health")
     def health() -> Any:
@@ -175,8 +179,8 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
             result = predictor.predict([data], file_names=[name])[0]
         except ImageDecodeError as e:
             raise RequestError(400, f"not an image: {e}") from None
-        except ValueError as e:  # e.g. smaller than the crop, or a shape the model does not take
-            raise RequestError(422, f"the image cannot be processed: {e}") from None
+        except DeployUserError as e:  # e.g. smaller than the crop; anything else is a bug (500, logged)
+            raise RequestError(422, f"the image cannot be processed: {bounded(str(e), 500, 2)}") from None
         finally:
             pool.put(predictor)
         if result.get("file_name") is None:
@@ -189,12 +193,17 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
 def build_predictors(model_dir: str, config: str | None, overrides: Sequence[str], workers: int) -> list[ClsPredictor]:
     """``workers`` predictors sharing one model: the first is built, the rest are clones."""
     if workers < 1:
-        raise ValueError(f"--workers: expected a positive integer, got {workers}")
+        raise DeployConfigError(f"--workers: expected a positive integer, got {workers}")
     cfg = load_config(config, overrides)
     g = cfg.setdefault("Global", {})
     g["inference_model_dir"] = model_dir
     g["enable_benchmark"] = False
     first = ClsPredictor(cfg)
+    # one run at start-up: a label list that does not fit the model's output, or preprocessing that does not
+    # fit its input, stops the service here (one line) instead of failing every request
+    shape = first.input_shape or [3, 224, 224]
+    side = max(256, *shape[1:])
+    first.predict([np.full((side, side, 3), 128, np.uint8)])
     return [first] + [first.clone() for _ in range(workers - 1)]
 
 
@@ -203,11 +212,21 @@ def app_from_env() -> Any:
     DEPLOY_MAX_PIXELS."""
     model_dir = os.environ.get("DEPLOY_MODEL_DIR")
     if not model_dir:
-        raise ValueError("app_from_env: set DEPLOY_MODEL_DIR to the exported model folder")
+        raise DeployConfigError("app_from_env: set DEPLOY_MODEL_DIR to the exported model folder")
     predictors = build_predictors(model_dir, os.environ.get("DEPLOY_CONFIG", DEFAULT_CONFIG), [],
-                                  int(os.environ.get("DEPLOY_WORKERS", "1")))
-    return create_app(predictors, int(os.environ.get("DEPLOY_MAX_BYTES", DEFAULT_MAX_BYTES)),
-                      max_pixels=int(os.environ.get("DEPLOY_MAX_PIXELS", DEFAULT_MAX_PIXELS)))
+                                  _env_int("DEPLOY_WORKERS", 1))
+    return create_app(predictors, _env_int("DEPLOY_MAX_BYTES", DEFAULT_MAX_BYTES),
+                      max_pixels=_env_int("DEPLOY_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise DeployConfigError(f"{name}: expected an integer, got {short(text)}") from None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -228,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     if args.max_bytes < 1:
-        raise ValueError(f"--max_bytes: expected a positive integer, got {args.max_bytes}")
+        raise DeployConfigError(f"--max_bytes: expected a positive integer, got {args.max_bytes}")
     predictors = build_predictors(args.model_dir, args.config, args.override, args.workers)
     app = create_app(predictors, args.max_bytes, args.queue_timeout, args.max_pixels)
     logger.info("serving %s (%s, %d worker(s)) on http://%s:%d", args.model_dir, predictors[0].backend.name,
@@ -239,8 +258,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (ValueError, FileNotFoundError, RuntimeError, ImportError, KeyError) as e:
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        sys.exit(2)
+    # user errors (config, model folder, packages) as one line with exit status 2; a bug keeps its traceback (3)
+    run_cli(main, tool="server.py")

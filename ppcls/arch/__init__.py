@@ -11,6 +11,7 @@ from typing import Any
 import paddle.nn as nn
 
 from ppcls.registry import MODELS
+from ppcls.utils.errors import ConfigError, UnknownNameError, summarize
 
 from . import backbone  # noqa: F401  (registers every family)
 from .pretrained import pretrained_path, resolve_weights
@@ -59,7 +60,7 @@ def build_model(arch_cfg: Mapping[str, Any], weights: str | None = None) -> nn.L
     (see :func:`ppcls.arch.freeze.freeze_parameters`).
     """
     if "name" not in arch_cfg:
-        raise KeyError("Arch.name is missing: name a registered model, e.g. PPLCNet_x1_0")
+        raise ConfigError("Arch.name: missing; name a registered model, e.g. PPLCNet_x1_0")
     name = arch_cfg["name"]
     entry = MODELS.get(name)
     kwargs = {k: v for k, v in arch_cfg.items() if k not in WRAPPER_KEYS}
@@ -67,8 +68,8 @@ def build_model(arch_cfg: Mapping[str, Any], weights: str | None = None) -> nn.L
     if allowed is not None:
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
-            raise KeyError(
-                f"Arch.{unknown[0]} is not an argument of model {name}; "
+            raise UnknownNameError(
+                f"Arch.{summarize(unknown[0], 80)}: not an argument of model {name}; "
                 f"valid keys: {', '.join(sorted(set(allowed) | set(WRAPPER_KEYS)))}"
             )
     source = _weight_source(name, arch_cfg, weights)
@@ -93,7 +94,7 @@ def _weight_source(name: str, arch_cfg: Mapping[str, Any], weights: str | None) 
     pretrained = arch_cfg.get("pretrained")
     use_ssld = bool(arch_cfg.get("use_ssld"))
     if use_ssld and not pretrained:
-        raise ValueError("Arch.use_ssld: True needs Arch.pretrained: True (it picks PaddleClas's SSLD file)")
+        raise ConfigError("Arch.use_ssld: True needs Arch.pretrained: True (it picks PaddleClas's SSLD file)")
     if weights:
         if pretrained:
             logger.info("Global.pretrained_model is set, so Arch.pretrained (%s) is not read: every tensor comes "

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 import paddle.nn as nn
 
+from ppcls.utils.errors import ConfigError, summarize
+
 logger = logging.getLogger(__name__)
 
 _BN_TYPES = (nn.BatchNorm2D, nn.BatchNorm1D, nn.BatchNorm, nn.SyncBatchNorm)
@@ -16,7 +18,7 @@ def head_prefixes(model: nn.Layer) -> tuple[str, ...]:
     """Sublayer names of the classifier head (the network's ``head_names``)."""
     names = getattr(model, "head_names", None)
     if not names:
-        raise ValueError(
+        raise ConfigError(
             f"{type(model).__name__} does not declare head_names, so Arch.freeze_backbone cannot tell its head; "
             "use Arch.freeze_params with parameter-name prefixes instead"
         )
@@ -48,7 +50,7 @@ def freeze_parameters(model: nn.Layer, freeze_backbone: bool = False, prefixes: 
     known = {name for name, _ in model.named_sublayers()} | {name for name, _ in model.named_parameters()}
     for p in prefixes:
         if not any(k == p.rstrip(".") or k.startswith(p.rstrip(".") + ".") for k in known):
-            raise ValueError(f"Arch.freeze_params: no parameter or layer named {p!r} in {type(model).__name__}")
+            raise ConfigError(f"Arch.freeze_params: no parameter or layer named {summarize(p, 120)} in {type(model).__name__}")
     heads = head_prefixes(model) if freeze_backbone else ()
     frozen: list[str] = []
     for name, param in model.named_parameters():

@@ -17,7 +17,9 @@ import urllib.error
 import urllib.request
 
 from ppcls.registry import MODELS
+from ppcls.utils.errors import ConfigError, DownloadError, MissingFileError, summarize
 
+from .weights.loader import WeightsError
 from .weights.published import Published, pick
 
 logger = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ def download(url: str, sha256: str | None = None, md5: str | None = None, folder
                             out.write(chunk)
                             bar.update(len(chunk))
             except (urllib.error.URLError, OSError, ValueError) as e:
-                raise ConnectionError(
+                raise DownloadError(
                     f"cannot download {url} ({e}). Without network access, download it elsewhere and put it "
                     f"at {target} (the cache, set by PPCLS_CACHE_DIR), or give a local path instead"
                 ) from None
@@ -89,7 +91,7 @@ def download(url: str, sha256: str | None = None, md5: str | None = None, folder
         if not digest.startswith(expected.lower()):
             bad = target + ".corrupt"
             shutil.move(target, bad)
-            raise ValueError(
+            raise WeightsError(
                 f"checksum mismatch ({algorithm}) for {url}: expected {expected}, got {digest[:len(expected)]}; the file was "
                 f"moved to {bad}; download it again"
             )
@@ -104,7 +106,7 @@ def resolve_weights(path: str) -> str:
     for cand in candidates:
         if os.path.isfile(cand):
             return cand
-    raise FileNotFoundError(f"weights file not found: tried {', '.join(candidates)}")
+    raise MissingFileError(f"weights file not found: tried {', '.join(candidates)}")
 
 
 def published_weights(name: str) -> tuple[Published, ...]:
@@ -118,12 +120,12 @@ def published_file(name: str, use_ssld: bool = False) -> str:
     entry = pick(published_weights(name), tag)
     if entry is None and use_ssld:
         having = [n for n in MODELS if pick(published_weights(n), "ssld") is not None]
-        raise ValueError(
+        raise ConfigError(
             f"Arch.use_ssld: PaddleClas publishes SSLD weights only for {', '.join(having)}; {name} has none "
             "(remove use_ssld to load its ordinary ImageNet weights)"
         )
     if entry is None:
-        raise ValueError(
+        raise ConfigError(
             f"Arch.pretrained: True: no published ImageNet weights are known for {name}. Convert a checkpoint "
             f"of another code base with {CONVERT_HINT.format(name=name)} and set Arch.pretrained to OUT.pdparams "
             "(see docs/model_zoo.md for what loads)"
@@ -138,9 +140,9 @@ def pretrained_path(name: str, pretrained: bool | str, use_ssld: bool = False) -
     if pretrained is True:
         return published_file(name, use_ssld)
     if use_ssld:
-        raise ValueError(
+        raise ConfigError(
             f"Arch.use_ssld: True selects PaddleClas's SSLD file with Arch.pretrained: True; with "
-            f"Arch.pretrained: {pretrained} it would do nothing. Remove use_ssld or set pretrained: True"
+            f"Arch.pretrained: {summarize(pretrained)} it would do nothing. Remove use_ssld or set pretrained: True"
         )
     text = str(pretrained)
     for entry in published_weights(name):  # a published address keeps its published checksum

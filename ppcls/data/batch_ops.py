@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ppcls.registry import BATCH_TRANSFORMS
+from ppcls.utils.errors import ConfigError, DataError, summarize
 from ppcls.utils.numbers import parse_number
 
 logger = logging.getLogger(__name__)
@@ -30,8 +31,8 @@ def check_class_num(class_num: Any, where: str) -> int:
         or not isinstance(class_num, (int, np.integer))
         or class_num < 1
     ):
-        raise ValueError(
-            f"{where}.class_num: expected a positive integer (set Arch.class_num), got {class_num!r}"
+        raise ConfigError(
+            f"{where}.class_num: expected a positive integer (set Arch.class_num), got {summarize(class_num)}"
         )
     return int(class_num)
 
@@ -46,7 +47,7 @@ def soft_labels(labels: np.ndarray, class_num: int, where: str) -> np.ndarray:
     ):
         flat = labels.reshape(-1)
         if flat.size and (flat.min() < 0 or flat.max() >= class_num):
-            raise ValueError(
+            raise DataError(
                 f"{where}: label {int(flat.min() if flat.min() < 0 else flat.max())} is outside "
                 f"[0, {class_num}) (Arch.class_num={class_num})"
             )
@@ -70,7 +71,7 @@ def _check_batch(images: np.ndarray, labels: np.ndarray, where: str) -> None:
 def _alpha(alpha: Any, where: str) -> float:
     value = parse_number(alpha, f"{where}.alpha")
     if value <= 0:
-        raise ValueError(f"{where}.alpha: expected a value > 0, got {alpha!r}")
+        raise ConfigError(f"{where}.alpha: expected a value > 0, got {summarize(alpha)}")
     return value
 
 
@@ -148,7 +149,7 @@ class OpSampler:
 
         self.class_num = check_class_num(class_num, "OpSampler")
         if not op_dict:
-            raise ValueError(
+            raise ConfigError(
                 "OpSampler: name at least one batch operator, e.g. MixupOperator: {alpha: 0.8, prob: 0.5}"
             )
         self.ops: list[Any] = []
@@ -157,19 +158,19 @@ class OpSampler:
             where = f"OpSampler.{name}"
             if name == "OpSampler" or name not in BATCH_TRANSFORMS:
                 valid = ", ".join(n for n in BATCH_TRANSFORMS.names() if n != "OpSampler")
-                raise ValueError(f"{where}: not a batch operator; expected one of {valid}")
+                raise ConfigError(f"{where}: not a batch operator; expected one of {valid}")
             if not isinstance(args, Mapping) or "prob" not in args:
-                raise ValueError(
-                    f"{where}: expected a mapping with the operator's arguments and its prob, got {args!r}"
+                raise ConfigError(
+                    f"{where}: expected a mapping with the operator's arguments and its prob, got {summarize(args)}"
                 )
             kwargs = dict(args)
             prob = parse_number(kwargs.pop("prob"), f"{where}.prob")
             if not 0.0 <= prob <= 1.0:
-                raise ValueError(f"{where}.prob: expected a probability in [0, 1], got {prob!r}")
+                raise ConfigError(f"{where}.prob: expected a probability in [0, 1], got {summarize(prob)}")
             op_cls = BATCH_TRANSFORMS.get(name)
             check_kwargs(where, op_cls, kwargs, injected=("class_num",))
             if kwargs.setdefault("class_num", self.class_num) != self.class_num:
-                raise ValueError(
+                raise ConfigError(
                     f"{where}.class_num: {kwargs['class_num']} differs from the sampler's {self.class_num}; "
                     "leave it out, every operator takes Arch.class_num"
                 )
@@ -177,7 +178,7 @@ class OpSampler:
             self.probs.append(prob)
         total = sum(self.probs)
         if total > 1.0 + 1e-6:
-            raise ValueError(f"OpSampler: the probs of the operators sum to {total:g}, more than 1")
+            raise ConfigError(f"OpSampler: the probs of the operators sum to {total:g}, more than 1")
         self.cumulative = np.cumsum(self.probs)
 
     def __call__(self, images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

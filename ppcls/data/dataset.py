@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ppcls.registry import DATASETS
+from ppcls.utils.errors import DataError, MissingFileError  # noqa: F401  (DataError: re-exported)
 
 from .transforms import build_transforms
 from .transforms.ops import DecodeError
@@ -19,10 +20,26 @@ logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 MAX_REPLACEMENT_TRIES = 10
+SHOWN_LEFT_OUT = 5  # left-out files named in the warning; the rest are counted
 
 
-class DataError(ValueError):
-    """A data list or folder that cannot be used; the message names file, line and content."""
+def warn_left_out(left_out: Sequence[str], where: str) -> None:
+    """One warning naming the files under ``where`` that are not read (a count and a few names, bounded).
+
+    ``left_out`` holds relative paths; a sub-folder that is not searched ends with ``/``.
+    """
+    if not left_out:
+        return
+    exts: dict[str, int] = {}
+    for path in left_out:
+        ext = "sub-folder" if path.endswith("/") else (os.path.splitext(path)[1].lower() or "no extension")
+        exts[ext] = exts.get(ext, 0) + 1
+    kinds = ", ".join(f"{e}: {n}" for e, n in sorted(exts.items(), key=lambda kv: (-kv[1], kv[0]))[:8])
+    shown = ", ".join(left_out[:SHOWN_LEFT_OUT]) + (
+        f" and {len(left_out) - SHOWN_LEFT_OUT} more" if len(left_out) > SHOWN_LEFT_OUT else "")
+    logger.warning(
+        "%s: left out %d file(s) that are not read: only %s are images here (left out: %s): %s",
+        where, len(left_out), " ".join(IMAGE_EXTENSIONS), kinds, shown)
 
 
 def parse_list_line(line: str, delimiter: str | None) -> tuple[str, str] | None:
@@ -44,7 +61,7 @@ def read_file_list(
 ) -> tuple[list[str], list[int]]:
     """Read and check a file list; any bad line stops with its file, number and content."""
     if not os.path.isfile(list_path):
-        raise FileNotFoundError(f"data list not found: {list_path}")
+        raise MissingFileError(f"data list not found: {list_path}")
     paths: list[str] = []
     labels: list[int] = []
     with open(list_path, encoding="utf-8") as f:
@@ -78,7 +95,7 @@ def read_file_list(
 def scan_class_folders(image_root: str) -> tuple[list[str], list[int], list[str]]:
     """(paths, labels, class names) from ``image_root/<class>/<image>``, classes sorted."""
     if not os.path.isdir(image_root):
-        raise FileNotFoundError(f"image_root is not a folder: {image_root}")
+        raise MissingFileError(f"image_root is not a folder: {image_root}")
     classes = sorted(
         d for d in os.listdir(image_root) if os.path.isdir(os.path.join(image_root, d))
     )
@@ -86,15 +103,21 @@ def scan_class_folders(image_root: str) -> tuple[list[str], list[int], list[str]
         raise DataError(f"{image_root}: no class sub-folders found (expected image_root/<class>/*.jpg)")
     paths: list[str] = []
     labels: list[int] = []
+    left_out: list[str] = []
     for label, name in enumerate(classes):
         folder = os.path.join(image_root, name)
-        files = sorted(
-            f for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS)
-        )
+        entries = sorted(f for f in os.listdir(folder) if not f.startswith("."))
+        files = [f for f in entries if f.lower().endswith(IMAGE_EXTENSIONS)
+                 and os.path.isfile(os.path.join(folder, f))]
+        # sub-folders are not searched (split_dataset.py does search them, and writes a list)
+        kept = set(files)
+        left_out += [f"{name}/{f}" + ("/" if os.path.isdir(os.path.join(folder, f)) else "")
+                     for f in entries if f not in kept]
         if not files:
             raise DataError(f"class folder {folder} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         paths.extend(os.path.join(folder, f) for f in files)
         labels.extend([label] * len(files))
+    warn_left_out(left_out, image_root)
     return paths, labels, classes
 
 
@@ -132,10 +155,12 @@ class ImageNetDataset:
                 )
             source = image_root
         if label_list_path:
-            from .label_list import read_label_list
+            from .label_list import check_label_list, read_label_list
 
-            names = read_label_list(label_list_path)
-            self.class_names = [names.get(i, str(i)) for i in range(max(names) + 1)]
+            names = read_label_list(label_list_path, key="label_list_path")
+            if class_num is not None:
+                check_label_list(names, int(class_num), label_list_path, "label_list_path", "Arch.class_num")
+            self.class_names = [names.get(i, str(i)) for i in range(max(names, default=-1) + 1)]
         self.source = source
         self.transform: Callable[[Any], Any] = build_transforms(transform_ops)
         self.chw_output = _finalise_layout(self.transform.ops)

@@ -10,6 +10,7 @@ import paddle
 
 from ppcls.registry import Registry
 from ppcls.utils import dist
+from ppcls.utils.errors import ConfigError, summarize
 
 SAMPLERS = Registry("sampler")
 
@@ -35,7 +36,7 @@ class DistributedBatchSampler(paddle.io.BatchSampler):
         pad_to_even: bool = True,
     ) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise ValueError(f"sampler.batch_size: expected a positive integer, got {batch_size!r}")
+            raise ConfigError(f"sampler.batch_size: expected a positive integer, got {summarize(batch_size)}")
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle

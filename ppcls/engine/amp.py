@@ -9,6 +9,8 @@ from typing import Any
 
 import paddle
 
+from ppcls.utils.errors import ConfigError, DeviceError, summarize
+
 logger = logging.getLogger(__name__)
 
 
@@ -21,18 +23,18 @@ def build_amp(amp_cfg: Mapping | None, device: str, optimizer: Any, model: paddl
         return None, None
     level = str(amp_cfg.get("level", "O1")).upper()
     if level not in ("O1", "O2"):
-        raise ValueError(f"AMP.level: expected O1 or O2, got {amp_cfg.get('level')!r}")
+        raise ConfigError(f"AMP.level: expected O1 or O2, got {summarize(amp_cfg.get('level'))}")
     dtype = str(amp_cfg.get("dtype", "float16")).lower()
     on_gpu = str(device).lower().startswith("gpu")
     if dtype == "float16" and not on_gpu:
-        raise RuntimeError(
+        raise DeviceError(
             "AMP with float16 needs a GPU (Global.device=gpu and the paddlepaddle-gpu build); on the CPU "
             "use AMP.dtype=bfloat16 (where the CPU supports it) or remove the AMP section"
         )
     if dtype == "bfloat16" and not on_gpu and not paddle.amp.is_bfloat16_supported("cpu"):
-        raise RuntimeError("AMP.dtype=bfloat16: this CPU / Paddle build does not support bfloat16")
+        raise DeviceError("AMP.dtype=bfloat16: this CPU / Paddle build does not support bfloat16")
     if dtype not in ("float16", "bfloat16"):
-        raise ValueError(f"AMP.dtype: expected float16 or bfloat16, got {dtype!r}")
+        raise ConfigError(f"AMP.dtype: expected float16 or bfloat16, got {summarize(dtype)}")
     scaler = None
     if dtype == "float16":
         scaler = paddle.amp.GradScaler(

@@ -10,6 +10,7 @@ import numpy as np
 import paddle
 
 from ppcls.utils import dist
+from ppcls.utils.errors import ConfigError, DeviceError, summarize
 
 logger = logging.getLogger(__name__)
 
@@ -19,16 +20,16 @@ def setup_device(device: str = "cpu", num_threads: int | None = None, use_mkldnn
     device = (device or "cpu").lower()
     kind = device.split(":")[0]
     if kind == "gpu" and not paddle.device.is_compiled_with_cuda():
-        raise RuntimeError(
+        raise DeviceError(
             "Global.device=gpu, but this Paddle build has no CUDA support (paddlepaddle is the CPU "
             "build). Install paddlepaddle-gpu, or set -o Global.device=cpu"
         )
     if kind in ("xpu", "npu", "mlu") and not paddle.device.is_compiled_with_custom_device(kind) and not (
         kind == "xpu" and paddle.device.is_compiled_with_xpu()
     ):
-        raise RuntimeError(f"Global.device={device}: this Paddle build does not support {kind}")
+        raise DeviceError(f"Global.device={device}: this Paddle build does not support {kind}")
     if kind not in ("cpu", "gpu", "xpu", "npu", "mlu"):
-        raise ValueError(f"Global.device: expected cpu, gpu, xpu, npu or mlu, got {device!r}")
+        raise ConfigError(f"Global.device: expected cpu, gpu, xpu, npu or mlu, got {summarize(device)}")
     if kind == "gpu" and ":" not in device:
         device = f"gpu:{int(os.environ.get('FLAGS_selected_gpus', '0').split(',')[0])}"
     paddle.set_device(device)
@@ -43,10 +44,9 @@ def setup_device(device: str = "cpu", num_threads: int | None = None, use_mkldnn
 
 
 def _default_threads() -> int:
-    """All cores, shared among the processes of a multi-process CPU run."""
+    """All cores, shared among this machine's processes of a multi-process CPU run."""
     cores = os.cpu_count() or 1
-    world = int(os.environ.get("PADDLE_TRAINERS_NUM", "1"))
-    return max(1, cores // max(1, world))
+    return max(1, cores // dist.local_world_size())
 
 
 def set_seed(seed: int | None) -> None:

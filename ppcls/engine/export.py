@@ -16,6 +16,7 @@ import paddle.nn as nn
 import yaml
 
 from ppcls.arch.layers import reparameterize_model
+from ppcls.utils.errors import ConfigError, MissingFileError, summarize
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def model_file(model_dir: str) -> str:
         path = os.path.join(model_dir, name)
         if os.path.isfile(path):
             return path
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"no exported model in {model_dir}: expected inference.json (Paddle 3) or inference.pdmodel (Paddle 2)"
     )
 
@@ -76,9 +77,15 @@ def export_model(
     ``inference.onnx`` through paddle2onnx.
     """
     if len(image_shape) != 3:
-        raise ValueError(f"Global.image_shape: expected [C, H, W], got {list(image_shape)!r}")
+        raise ConfigError(f"Global.image_shape: expected [C, H, W], got {summarize(image_shape)}")
     if export_type not in ("paddle", "onnx"):
-        raise ValueError(f"Global.export_type: expected paddle or onnx, got {export_type!r}")
+        raise ConfigError(f"Global.export_type: expected paddle or onnx, got {summarize(export_type)}")
+    if label_list_file:  # a label list naming other classes than the model's is refused before any work
+        from ppcls.data.label_list import check_label_list, read_label_list
+
+        key = "Infer.PostProcess.class_id_map_file"
+        check_label_list(read_label_list(label_list_file, key=key), int(class_num), label_list_file, key,
+                         "Arch.class_num")
     model = copy.deepcopy(model)
     reparameterize_model(model)
     wrapped = InferenceModel(model, add_softmax)
@@ -93,8 +100,6 @@ def export_model(
         paddle.jit.save(static, os.path.join(tmp_dir, "inference"))
         label_name = None
         if label_list_file:
-            if not os.path.isfile(label_list_file):
-                raise FileNotFoundError(f"Infer.PostProcess.class_id_map_file not found: {label_list_file}")
             label_name = "label_list.txt"
             shutil.copyfile(label_list_file, os.path.join(tmp_dir, label_name))
         write_inference_yml(os.path.join(tmp_dir, "inference.yml"), model_name, image_shape, class_num,

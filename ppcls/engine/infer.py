@@ -11,7 +11,8 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
-from ppcls.data.dataset import IMAGE_EXTENSIONS
+from ppcls.data.dataset import IMAGE_EXTENSIONS, warn_left_out
+from ppcls.utils.errors import MissingFileError, summarize
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +24,18 @@ def list_images(path: str | Sequence[str]) -> list[str]:
     if os.path.isfile(path):
         return [path]
     if os.path.isdir(path):
-        found = []
+        found, left_out = [], []
         for root, _, files in os.walk(path):
-            found.extend(os.path.join(root, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS))
+            for f in files:
+                if f.lower().endswith(IMAGE_EXTENSIONS):
+                    found.append(os.path.join(root, f))
+                elif not f.startswith("."):
+                    left_out.append(os.path.relpath(os.path.join(root, f), path))
         if not found:
-            raise FileNotFoundError(f"Infer.infer_imgs: no images ({', '.join(IMAGE_EXTENSIONS)}) under {path}")
+            raise MissingFileError(f"Infer.infer_imgs: no images ({', '.join(IMAGE_EXTENSIONS)}) under {path}")
+        warn_left_out(sorted(left_out), f"Infer.infer_imgs {path}")
         return sorted(found)
-    raise FileNotFoundError(f"Infer.infer_imgs: no such file or folder: {path}")
+    raise MissingFileError(f"Infer.infer_imgs: no such file or folder: {summarize(path)}")
 
 
 def batches(items: list[str], batch_size: int) -> Iterator[list[str]]:

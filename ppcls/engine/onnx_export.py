@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
+from ppcls.utils.errors import DependencyError
+
 logger = logging.getLogger(__name__)
 
 
@@ -13,7 +15,7 @@ def convert_to_onnx(model_dir: str, onnx_path: str, opset_version: int = 13) -> 
     try:
         import paddle2onnx
     except ImportError:
-        raise ImportError(
+        raise DependencyError(
             "Global.export_type=onnx needs the paddle2onnx package: pip install paddle2onnx"
         ) from None
     from .export import model_file

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -25,9 +24,11 @@ from ppcls.optimizer import build_lr, build_optimizer
 from ppcls.registry import POSTPROCESS
 from ppcls.utils import dist
 from ppcls.utils.config import dump_config
-from ppcls.utils.logger import add_log_file
+from ppcls.utils.errors import ConfigError, PathExistsError, summarize
+from ppcls.utils.io import ensure_writable_dir
+from ppcls.utils.logger import FILE_ONLY, add_log_file
 
-from .callbacks import EarlyStopper, StopRequest
+from .callbacks import EarlyStopper, StopRequest, install_stop_handlers
 from .checkpoint import Checkpointer, load_checkpoint
 from .device import set_seed, setup_device
 from .evaluate import evaluate
@@ -65,7 +66,7 @@ def _check_run_folder(cfg: Mapping, folder: str) -> None:
     g = cfg["Global"]
     policy = g.get("resume_policy", "refuse")
     if policy not in ("refuse", "resume", "overwrite"):
-        raise ValueError(f"Global.resume_policy: expected refuse, resume or overwrite, got {policy!r}")
+        raise ConfigError(f"Global.resume_policy: expected refuse, resume or overwrite, got {summarize(policy)}")
     latest = os.path.join(folder, "latest.pdparams")
     if g.get("checkpoints") or not os.path.isfile(latest):
         return
@@ -80,7 +81,7 @@ def _check_run_folder(cfg: Mapping, folder: str) -> None:
             logger.warning("Global.resume_policy=overwrite: moved the earlier run to %s", moved)
         dist.barrier()
         return
-    raise FileExistsError(
+    raise PathExistsError(
         f"{folder} already holds the checkpoints of an earlier run (latest.pdparams). To continue it pass "
         f"-o Global.checkpoints={os.path.join(folder, 'latest')} (or -o Global.resume_policy=resume); to "
         "start over pass -o Global.resume_policy=overwrite (the old run is moved aside, not deleted); "
@@ -88,28 +89,23 @@ def _check_run_folder(cfg: Mapping, folder: str) -> None:
     )
 
 
-def _install_stop_handlers(stop: StopRequest) -> None:
-    def handler(signum: int, _frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if stop.requested:  # a second signal: stop now
-            raise KeyboardInterrupt(name)
-        logger.warning("%s received: finishing the current step, then saving latest", name)
-        stop.request(name)
+def train(cfg: dict, stop: StopRequest | None = None) -> TrainState:
+    """``tools/train.py``: train, evaluate every ``eval_interval`` epochs, checkpoint.
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
-def train(cfg: dict) -> TrainState:
-    """``tools/train.py``: train, evaluate every ``eval_interval`` epochs, checkpoint."""
+    ``stop``: the request the tool's SIGTERM/SIGINT handlers set (installed before Paddle was
+    imported); without one, handlers are installed here.
+    """
+    stop = install_stop_handlers(stop)
     _setup(cfg)
+    if dist.world_size() == 1:  # several ranks decide together, at the start of fit()
+        stop.check_start_up()
     folder = run_dir(cfg)
     _check_run_folder(cfg, folder)
     if dist.is_main():
+        ensure_writable_dir(folder, "Global.output_dir")
         add_log_file(os.path.join(folder, "train.log"))
-    logger.info("config:\n%s", dump_config(cfg))
-    trainer = build_training(cfg, folder)
-    _install_stop_handlers(trainer.stop)
+    logger.info("config:\n%s", dump_config(cfg), extra=FILE_ONLY)  # the screen keeps errors in sight
+    trainer = build_training(cfg, folder, stop=stop)
     result = trainer.fit()
     if dist.world_size() > 1:
         same, sums = dist.replicas_identical(trainer.net)
@@ -121,7 +117,7 @@ def train(cfg: dict) -> TrainState:
     return result
 
 
-def build_training(cfg: dict, folder: str, save: bool = True) -> Trainer:
+def build_training(cfg: dict, folder: str, save: bool = True, stop: StopRequest | None = None) -> Trainer:
     """Every object a training run needs, assembled into a :class:`Trainer` (not started)."""
     g = cfg["Global"]
     _prepare_data(cfg)
@@ -161,25 +157,22 @@ def build_training(cfg: dict, folder: str, save: bool = True) -> Trainer:
 
         ema = ModelEMA(net, cfg["EMA"].get("decay", 0.9999))
     if g.get("checkpoints"):
-        model_state, opt_state, states = load_checkpoint(str(g["checkpoints"]))
-        net.set_state_dict(model_state)
-        if opt_state is not None:
-            optimizer.set_state_dict(opt_state)
+        ckpt = load_checkpoint(str(g["checkpoints"]))
+        states = ckpt.states
+        net.set_state_dict(ckpt.weights)
+        if ckpt.optimizer is not None:
+            optimizer.set_state_dict(ckpt.optimizer)
         state = TrainState.from_dict(states)
         lr.last_epoch = state.epoch * steps_per_epoch - 1
         lr.step()  # the LR of the first iteration of the next epoch
         if early is not None and "early_stop" in states:
             early.set_state_dict(states["early_stop"])
         if ema is not None:
-            ema_path = os.path.join(os.path.dirname(str(g["checkpoints"])), "latest_ema.pdparams")
-            if os.path.isfile(ema_path):
-                ema.set_state_dict(paddle.load(ema_path))
+            ema.restore(ckpt)  # the EMA weights saved with this very set
         logger.info("resumed from %s: epoch %d done, continuing at epoch %d", g["checkpoints"], state.epoch,
                     state.epoch + 1)
 
-    model = paddle.DataParallel(net) if dist.world_size() > 1 else net
-    if g.get("to_static"):
-        model = paddle.jit.to_static(model, full_graph=True)
+    model, grad_sync = dist.wrap_for_training(net, bool(g.get("to_static")))
     print_step = int(g.get("print_batch_step", 10))
     evaluator = None
     if eval_loader is not None:
@@ -204,10 +197,10 @@ def build_training(cfg: dict, folder: str, save: bool = True) -> Trainer:
         ),
         checkpointer=Checkpointer(folder, enabled=dist.is_main() and save),
         evaluator=evaluator, state=state, ema=ema, ema_evaluator=evaluator if ema is not None else None,
-        early_stopper=early, callbacks=callbacks, stop=StopRequest(),
+        early_stopper=early, callbacks=callbacks, stop=stop or StopRequest(),
         lr_name=str(lr_cfg.get("name", "lr")) if isinstance(lr_cfg, Mapping) else "Constant",
         bad_image_paths=lambda idx: [train_loader.dataset.paths[int(i)] for i in idx],
-        scaler=scaler, amp_context=amp_context,
+        scaler=scaler, amp_context=amp_context, grad_sync=grad_sync,
     )
 
 
@@ -215,11 +208,11 @@ def _build_early_stopper(cfg: Any) -> EarlyStopper | None:
     if not cfg:
         return None
     if not isinstance(cfg, Mapping):
-        raise ValueError(f"Global.early_stop: expected a mapping with patience/min_delta, got {cfg!r}")
+        raise ConfigError(f"Global.early_stop: expected a mapping with patience/min_delta, got {summarize(cfg)}")
     allowed = {"patience", "min_delta", "monitor", "mode"}
     unknown = set(cfg) - allowed
     if unknown:
-        raise ValueError(f"Global.early_stop.{sorted(unknown)[0]}: unknown key; valid: {', '.join(sorted(allowed))}")
+        raise ConfigError(f"Global.early_stop.{sorted(unknown, key=str)[0]}: unknown key; valid: {', '.join(sorted(allowed))}")
     return EarlyStopper(**cfg)
 
 
@@ -246,7 +239,7 @@ def _load_weights_for_use(cfg: Mapping) -> paddle.nn.Layer:
     g = cfg["Global"]
     path = g.get("pretrained_model")
     if not path:
-        raise ValueError("Global.pretrained_model is not set: pass -o Global.pretrained_model=output/<Arch.name>/best_model")
+        raise ConfigError("Global.pretrained_model is not set: pass -o Global.pretrained_model=output/<Arch.name>/best_model")
     model = build_model(cfg["Arch"], weights=str(path))
     model.eval()
     return model
@@ -260,7 +253,7 @@ def evaluate_config(cfg: dict) -> dict[str, float]:
     class_num = _class_num(cfg)
     model = _load_weights_for_use(cfg)
     if not (cfg.get("DataLoader") or {}).get("Eval"):
-        raise ValueError("DataLoader.Eval is missing: tools/eval.py needs an evaluation data set")
+        raise ConfigError("DataLoader.Eval is missing: tools/eval.py needs an evaluation data set")
     loader = build_dataloader(cfg["DataLoader"]["Eval"], "Eval", class_num, g.get("seed"))
     loss = build_loss((cfg.get("Loss") or {}).get("Eval"), class_num)
     metrics = build_metrics((cfg.get("Metric") or {}).get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}], class_num)
@@ -286,7 +279,7 @@ def infer_config(cfg: dict):
     _prepare_data(cfg)
     infer = cfg.get("Infer") or {}
     if not infer.get("infer_imgs"):
-        raise ValueError("Infer.infer_imgs is not set: pass -o Infer.infer_imgs=<image file or folder>")
+        raise ConfigError("Infer.infer_imgs is not set: pass -o Infer.infer_imgs=<image file or folder>")
     model = _load_weights_for_use(cfg)
     files = list_images(infer["infer_imgs"])
     transform = build_transforms(infer.get("transforms"))

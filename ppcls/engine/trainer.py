@@ -15,9 +15,10 @@ import numpy as np
 import paddle
 
 from ppcls.utils import dist
+from ppcls.utils.errors import DataError
 from ppcls.utils.meters import LossMeter, format_metrics
 
-from .callbacks import Callback, EarlyStopper, StopRequest
+from .callbacks import Callback, EarlyStopper, StoppedBySignal, StopRequest
 from .checkpoint import Checkpointer
 from .device import seed_epoch
 
@@ -26,10 +27,6 @@ logger = logging.getLogger(__name__)
 
 class NonFiniteLossError(FloatingPointError):
     """The loss became NaN or Inf; the last good checkpoint is kept."""
-
-
-class StoppedBySignal(RuntimeError):
-    """Training stopped on SIGTERM/SIGINT after writing ``latest``."""
 
 
 @dataclass
@@ -93,6 +90,7 @@ class Trainer:
         bad_image_paths: Callable[[np.ndarray], list[str]] | None = None,
         scaler: Any | None = None,
         amp_context: Callable[[], Any] | None = None,
+        grad_sync: Callable[[], None] | None = None,
     ) -> None:
         self.model = model  # what runs forward (maybe DataParallel)
         self.net = net  # the plain model whose weights are saved
@@ -114,7 +112,10 @@ class Trainer:
         self.bad_image_paths = bad_image_paths
         self.scaler = scaler
         self.amp_context = amp_context
+        self.grad_sync = grad_sync  # averages gradients over ranks before a step (gloo); None otherwise
         self.global_step = self.state.epoch * self.iters_per_epoch()
+        self._fit_start_step = self.global_step
+        self._loader_failed = False
 
     def iters_per_epoch(self) -> int:
         n = len(self.loader)
@@ -129,14 +130,19 @@ class Trainer:
         return d
 
     def _save(self, name: str) -> None:
-        self.checkpointer.save(name, self.net, self.optimizer, self._states())
-        if self.ema is not None and name == "latest":
-            self.checkpointer.save("latest_ema", _StateHolder(self.ema.state_dict()), None, self._states())
+        # each set carries the EMA weights of its own moment ({name}_ema.pdparams), so a resume from
+        # it continues the same average; best_model's would be named best_model_ema.pdparams, which is
+        # the EMA-selected best model (saved below), so best_model has none
+        ema = self.ema.state_dict() if self.ema is not None and name != "best_model" else None
+        self.checkpointer.save(name, self.net, self.optimizer, self._states(), ema_state=ema)
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> TrainState:
         start_epoch = self.state.epoch + 1
         stopped_early = False
+        self._fit_start_step = self.global_step
+        if self._stop_agreed():  # during start-up
+            raise StoppedBySignal(self._stop_message("before the first training step"))
         for epoch in range(start_epoch, self.opt.epochs + 1):
             if hasattr(self.loader, "batch_sampler") and hasattr(self.loader.batch_sampler, "set_epoch"):
                 self.loader.batch_sampler.set_epoch(epoch)
@@ -173,6 +179,8 @@ class Trainer:
                 self._save(f"epoch_{epoch}")
             for cb in self.callbacks:
                 cb.on_epoch_end(epoch, train_values, eval_values)
+            if self._stop_agreed():  # the signal came during the evaluation or the saves
+                raise StoppedBySignal(self._stop_message(f"at the end of epoch {epoch}", written=True))
             if stopped_early:
                 logger.info(
                     "early stop: no improvement of %s by more than %g for %d evaluations (epoch %d)",
@@ -205,7 +213,8 @@ class Trainer:
         samples = 0
         epoch_start = tic = time.perf_counter()
         world = dist.world_size()
-        for it, (images, labels, bad) in enumerate(self.loader):
+        it = -1
+        for it, (images, labels, bad) in enumerate(self._batches()):
             if it >= n_iters:
                 break
             t_data = time.perf_counter() - tic
@@ -223,6 +232,8 @@ class Trainer:
             else:
                 scaled.backward()
             if (it + 1) % accum == 0 or it == n_iters - 1:
+                if self.grad_sync is not None:
+                    self.grad_sync()
                 if self.scaler is not None:
                     self.scaler.step(self.optimizer)
                     self.scaler.update()
@@ -244,13 +255,15 @@ class Trainer:
             window_batch += t_iter
             window_samples += bs
             samples += bs
-            if self.stop.requested:
+            if self._stop_agreed((it + 1) % self.opt.print_batch_step == 0 or it == n_iters - 1):
                 self._stop_on_signal(epoch, it)
             if (it + 1) % self.opt.print_batch_step == 0 or it == n_iters - 1:
                 self._log_iter(epoch, it, n_iters, meter, window_batch, window_reader, window_samples * world)
                 window_reader = window_batch = 0.0
                 window_samples = 0
             tic = time.perf_counter()
+        if self._loader_failed:  # the loader ended early: a worker died while we were stopping
+            self._stop_on_signal(epoch, it)
         elapsed = time.perf_counter() - epoch_start
         values = meter.averages(reduce=world > 1)
         for metric in self.metrics:
@@ -264,9 +277,11 @@ class Trainer:
             reader_cost / max(n_iters, 1), ips, n_bad, elapsed,
         )
         if samples and n_bad > self.opt.max_bad_image_ratio * samples:
-            raise RuntimeError(
-                f"{n_bad} of {samples} images in epoch {epoch} could not be decoded (more than "
-                f"{self.opt.max_bad_image_ratio:.0%}): {', '.join(bad_paths[:50])}"
+            shown = ", ".join(bad_paths[:5]) + (f" and {len(bad_paths) - 5} more" if len(bad_paths) > 5 else "")
+            raise DataError(
+                f"{n_bad} of {samples} images in epoch {epoch} could not be decoded, more than "
+                f"Global.max_bad_image_ratio ({self.opt.max_bad_image_ratio:g}) allows: {shown}. Fix or remove "
+                "them, or raise Global.max_bad_image_ratio to train on the rest"
             )
         values.update({"ips": ips, "reader_cost": reader_cost / max(n_iters, 1),
                        "batch_cost": batch_cost / max(n_iters, 1), "undecodable_images": n_bad})
@@ -291,14 +306,65 @@ class Trainer:
             "Lower the learning rate (Optimizer.lr.learning_rate) or check the data"
         )
 
+    def _stop_agreed(self, sync_point: bool = True) -> bool:
+        """Whether to stop now on a signal.
+
+        One process: at every step. Several ranks decide together, by summing their flags, at
+        log steps and epoch ends only: a rank stopping alone would leave the others waiting in a
+        collective (and rank 0 might be the one left, unable to write ``latest``), and a
+        collective at every step would cost a host synchronisation per step.
+        """
+        if dist.world_size() == 1:
+            return self.stop.requested
+        if not sync_point:
+            return False
+        flag = paddle.to_tensor([1 if self.stop.requested else 0], dtype="int32")
+        dist.all_reduce_sum(flag)
+        agreed = int(flag.numpy()[0]) > 0  # the same on every rank, unlike a flag a signal may set meanwhile
+        if agreed and not self.stop.requested:
+            self.stop.request("a stop signal (on another rank)")
+        return agreed
+
+    def _batches(self):
+        """The loader's batches; a loader failing while a stop is requested just ends them.
+
+        DataLoader workers ignore SIGINT/SIGTERM (``ppcls/data/build.py``); should one die
+        anyway while the run is stopping, the stop is still the clean one.
+        """
+        self._loader_failed = False
+        batches = iter(self.loader)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except Exception as e:
+                if not self.stop.requested:
+                    raise
+                logger.warning("the data loader ended while stopping (%s: %s)", type(e).__name__, str(e)[:200])
+                self._loader_failed = True
+                return
+            yield batch
+
     def _stop_on_signal(self, epoch: int, it: int) -> None:
         # weights are mid-epoch; the states record the last completed epoch so a resume
         # repeats this epoch from its start with the learning rate of that start
+        if it < 0:  # no step of this epoch yet: latest is the previous epoch's, if this run wrote one
+            raise StoppedBySignal(self._stop_message(f"at the start of epoch {epoch}",
+                                                     written=self.global_step > self._fit_start_step))
         self._save("latest")
-        raise StoppedBySignal(
-            f"received {self.stop.signal_name} at epoch {epoch}, iteration {it + 1}: wrote "
-            f"{self.checkpointer.folder}/latest; resume with -o Global.checkpoints=<that path>"
-        )
+        dist.barrier()  # the other ranks end only once rank 0 has written latest (a launcher ends the rest)
+        raise StoppedBySignal(self._stop_message(f"at epoch {epoch}, iteration {it + 1}", written=True))
+
+    def _stop_message(self, when: str, written: bool = False) -> str:
+        latest = f"{self.checkpointer.folder}/latest"
+        if written:  # by rank 0
+            return (f"received {self.stop.signal_name} {when}: {latest} holds the last step (completed epochs: "
+                    f"{self.state.epoch}); resume with -o Global.checkpoints={latest}")
+        if self.state.epoch > 0:
+            return (f"received {self.stop.signal_name} {when}: nothing more was trained; the checkpoint this run "
+                    f"resumed from (epoch {self.state.epoch}) is unchanged")
+        return f"received {self.stop.signal_name} {when}: nothing was trained and no checkpoint was written"
 
     def _log_iter(self, epoch: int, it: int, n_iters: int, meter: LossMeter, window_batch: float,
                   window_reader: float, window_samples: int) -> None:
@@ -321,15 +387,3 @@ class Trainer:
         step_values = dict(values, lr=lr, ips=ips)
         for cb in self.callbacks:
             cb.on_train_log(self.global_step, step_values)
-
-
-class _StateHolder:
-    """Lets the checkpointer save a bare state dict (the EMA shadow weights)."""
-
-    def __init__(self, state: dict) -> None:
-        self._state = state
-
-    def state_dict(self) -> dict:
-        return self._state
-
-

@@ -19,6 +19,7 @@ import paddle
 
 from ppcls.metric.confusion import ConfusionMatrix, per_class_accuracy
 from ppcls.utils import dist
+from ppcls.utils.errors import DataError, DependencyError
 from ppcls.utils.io import atomic_path
 from ppcls.utils.progress import progress
 
@@ -119,7 +120,7 @@ def plot_confusion_matrix(path: str, matrix: np.ndarray, class_names: Sequence[s
 def write_confusion_outputs(folder: str, matrix: np.ndarray, class_names: Sequence[str]) -> None:
     """``confusion_matrix.png`` and ``per_class_accuracy.csv`` in ``folder``."""
     if len(class_names) != matrix.shape[0]:
-        raise ValueError(f"{len(class_names)} class names for a {matrix.shape[0]}-class confusion matrix")
+        raise DataError(f"{len(class_names)} class names for a {matrix.shape[0]}-class confusion matrix")
     plot_confusion_matrix(os.path.join(folder, CONFUSION_FILE), matrix, class_names)
     write_per_class_csv(os.path.join(folder, PER_CLASS_FILE), matrix, class_names)
     logger.info("confusion matrix and per-class accuracy written to %s", folder)
@@ -251,7 +252,7 @@ class VisualDLCallback(Callback):
         try:
             from visualdl import LogWriter
         except ImportError as e:
-            raise ImportError(
+            raise DependencyError(
                 f"Global.use_visualdl=True needs the visualdl package (pip install visualdl): {e}"
             ) from e
         os.makedirs(logdir, exist_ok=True)

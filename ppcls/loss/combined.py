@@ -10,6 +10,7 @@ import paddle.nn as nn
 
 from ppcls.registry import LOSSES
 from ppcls.utils.config import op_list, signature_params
+from ppcls.utils.errors import ConfigError
 
 
 class CombinedLoss(nn.Layer):
@@ -18,7 +19,7 @@ class CombinedLoss(nn.Layer):
     def __init__(self, items: Sequence[tuple[str, float, nn.Layer]]) -> None:
         super().__init__()
         if not items:
-            raise ValueError("Loss: the list of losses is empty")
+            raise ConfigError("Loss: the list of losses is empty")
         self.names = [name for name, _, _ in items]
         self.weights = [weight for _, weight, _ in items]
         self.losses = nn.LayerList([loss for _, _, loss in items])

@@ -7,6 +7,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ppcls.registry import LOSSES
+from ppcls.utils.errors import ConfigError
 
 
 @LOSSES.register()
@@ -16,7 +17,7 @@ class CELoss(nn.Layer):
     def __init__(self, epsilon: float | None = None, class_num: int | None = None) -> None:
         super().__init__()
         if epsilon is not None and not 0.0 <= float(epsilon) < 1.0:
-            raise ValueError(f"CELoss.epsilon: expected a value in [0, 1), got {epsilon}")
+            raise ConfigError(f"CELoss.epsilon: expected a value in [0, 1), got {epsilon}")
         self.epsilon = float(epsilon) if epsilon else 0.0
 
     def forward(self, logits: paddle.Tensor, target: paddle.Tensor) -> paddle.Tensor:

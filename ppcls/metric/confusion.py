@@ -10,6 +10,7 @@ import numpy as np
 import paddle
 
 from ppcls.utils import dist
+from ppcls.utils.errors import ConfigError, DataError
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
@@ -23,7 +24,7 @@ def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) ->
     for what, values in (("label", labels), ("prediction", preds)):
         bad = values[(values < 0) | (values >= num_classes)]
         if bad.size:
-            raise ValueError(
+            raise DataError(
                 f"confusion_matrix: {what} {int(bad[0])} is outside 0..{num_classes - 1} "
                 f"(the model has {num_classes} classes)"
             )
@@ -65,7 +66,7 @@ class ConfusionMatrix:
         if self.num_classes is None:
             self.num_classes = int(logits.shape[-1])
         elif logits.shape[-1] != self.num_classes:
-            raise ValueError(
+            raise ConfigError(
                 f"ConfusionMatrix: the model gives {logits.shape[-1]} class scores, expected {self.num_classes}"
             )
         if label.ndim == 2 and label.shape[-1] == logits.shape[-1] and label.dtype != paddle.int64:

@@ -9,6 +9,7 @@ import paddle
 
 from ppcls.registry import METRICS
 from ppcls.utils import dist
+from ppcls.utils.errors import ConfigError, summarize
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ class TopkAcc:
     def __init__(self, topk: int | Sequence[int] = (1, 5), class_num: int | None = None) -> None:
         ks = [topk] if isinstance(topk, int) else list(topk)
         if not ks or any(not isinstance(k, int) or k < 1 for k in ks):
-            raise ValueError(f"TopkAcc.topk: expected positive integers, got {topk!r}")
+            raise ConfigError(f"TopkAcc.topk: expected positive integers, got {summarize(topk)}")
         if class_num is not None:
             dropped = [k for k in ks if k > class_num]
             if dropped:

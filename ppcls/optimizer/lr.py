@@ -16,6 +16,7 @@ from typing import Any
 from paddle.optimizer.lr import LRScheduler
 
 from ppcls.registry import LRS
+from ppcls.utils.errors import ConfigError
 from ppcls.utils.numbers import parse_number
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class Piecewise(WarmupSchedule):
     def __init__(self, epochs: int, step_each_epoch: int, decay_epochs: list, values: list,
                  learning_rate: float | None = None, **kwargs: Any) -> None:
         if len(values) != len(decay_epochs) + 1:
-            raise ValueError(
+            raise ConfigError(
                 f"Optimizer.lr (Piecewise): values needs len(decay_epochs) + 1 = "
                 f"{len(decay_epochs) + 1} entries, got {len(values)}"
             )

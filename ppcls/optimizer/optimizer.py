@@ -16,6 +16,7 @@ import paddle.nn as nn
 
 from ppcls.arch.freeze import head_prefixes
 from ppcls.registry import OPTIMIZERS
+from ppcls.utils.errors import ConfigError
 from ppcls.utils.numbers import parse_number
 
 logger = logging.getLogger(__name__)
@@ -108,10 +109,10 @@ def build_optimizer(opt_cfg: Mapping[str, Any], model: nn.Layer, lr) -> paddle.o
     )
     cfg.pop("multi_precision", None)
     if not decay and not no_decay:
-        raise ValueError("the model has no trainable parameters (is everything frozen?)")
+        raise ConfigError("Arch.freeze_backbone / Arch.freeze_params: every parameter is frozen, so the optimizer has nothing to train")
     backbone_mult = parse_number(cfg.pop("backbone_lr_mult", 1.0), "Optimizer.backbone_lr_mult")
     if backbone_mult < 0:
-        raise ValueError(f"Optimizer.backbone_lr_mult: expected a number >= 0, got {backbone_mult}")
+        raise ConfigError(f"Optimizer.backbone_lr_mult: expected a number >= 0, got {backbone_mult}")
     head = _head_parameter_ids(model) if backbone_mult != 1.0 else set()
     groups = []
     for params, wd in ((decay, coeff), (no_decay, 0.0)):

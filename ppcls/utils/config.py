@@ -20,14 +20,18 @@ from typing import Any
 
 import yaml
 
+from ppcls.utils.errors import ConfigError, UnknownNameError, bound_text, summarize
 from ppcls.utils.numbers import parse_number
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["ConfigError", "UnknownNameError", "apply_override", "check_kwargs", "check_keys", "dump_config",
+           "load_config", "load_yaml", "op_list", "parse_override", "validate_config", "yaml_load"]
 
-class ConfigError(ValueError):
-    """A config problem; the message names the file, the dotted key and what was expected."""
-
+# A config holds a few hundred values. YAML aliases (``*name``) repeat an anchored value without
+# copying it, so a few lines can stand for 10^9 values (a "billion laughs"); anything that walks
+# or formats such a config would take minutes and gigabytes, so it is refused at load time.
+MAX_CONFIG_VALUES = 100_000
 
 # key -> accepted Python types (None means "any"); documented in docs/configs.md.
 NUM = (int, float)
@@ -59,7 +63,6 @@ GLOBAL_KEYS: dict[str, tuple | None] = {
     "infer_add_softmax": (bool,),
     "num_threads": (int, type(None)),
     "use_mkldnn": (bool,),
-    "distributed": (bool,),
     "resume_policy": (str,),
     "max_bad_image_ratio": NUM,
     "max_iters_per_epoch": (int, type(None)),
@@ -75,9 +78,35 @@ AMP_KEYS: dict[str, tuple | None] = {
 }
 EMA_KEYS: dict[str, tuple | None] = {"decay": NUM}
 SECTIONS = ("Global", "Arch", "Loss", "Optimizer", "DataLoader", "Infer", "Metric", "AMP", "EMA")
-# Sections PaddleClas knows for other tasks: accepted, ignored, and said so.
-IGNORED_SECTIONS = ("Slim", "Distillation", "Export")
-SPLITS = ("Train", "Eval", "Test")
+# Sections PaddleClas has for features this framework does not have: refused with what to do instead.
+UNSUPPORTED_SECTIONS = {
+    "Slim": "quantization and pruning (PaddleClas's Slim) are not supported here: tools/export_model.py "
+            "exports the float32 model with BatchNorm folded; remove the section",
+    "Distillation": "knowledge distillation is not supported here: train the model alone (PaddleClas's "
+                    "SSLD-distilled PP-LCNet weights load with Arch.pretrained: True and Arch.use_ssld: True); "
+                    "remove the section",
+    "Export": "the export settings are Global.save_inference_dir, Global.image_shape, Global.export_type "
+              "(paddle or onnx), Global.infer_add_softmax and Infer.transforms; remove the section",
+}
+SPLITS = ("Train", "Eval")
+# PaddleClas keys that describe what this framework always does: accepted with that value only.
+PINNED_KEYS: dict[tuple[str, str], tuple[Any, str]] = {
+    ("Global", "use_dali"): (
+        False, "DALI is not supported: images are read by Paddle's DataLoader workers "
+               "(DataLoader.<split>.loader.num_workers); remove the key or set it to False"),
+    ("Global", "eval_mode"): (
+        "classification", "only classification is evaluated here (PaddleClas's retrieval and "
+                          "adaface modes are not supported); remove the key or set it to classification"),
+    ("AMP", "use_fp16_test"): (
+        False, "evaluation always runs in float32 here; AMP applies to training only. Remove the key or set "
+               "it to False"),
+}
+# PaddleClas keys that the launcher, not the config, decides: refused with where the setting lives.
+REFUSED_KEYS: dict[tuple[str, str], str] = {
+    ("Global", "distributed"): (
+        "not read: the number of training processes comes from the launcher (python -m "
+        "paddle.distributed.launch --nproc_per_node N tools/train.py ...; docs/distributed.md); remove the key"),
+}
 
 
 # ----------------------------------------------------------------------------- loading
@@ -105,37 +134,103 @@ def load_yaml(path: str) -> dict:
         try:
             data = yaml_load(f)
         except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+            raise ConfigError(f"{path}: not valid YAML: {bound_text(str(e), 600)}") from None
+        except RecursionError:
+            raise ConfigError(f"{path}: not a usable config: its values are nested too deeply") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {summarize(data)}")
+    check_size(data, path)
     return data
+
+
+def count_values(node: Any, limit: int = MAX_CONFIG_VALUES) -> int:
+    """How many values ``node`` holds with YAML aliases expanded, counted up to just past ``limit``.
+
+    Each distinct container is visited once (aliases share one Python object), so the cost is the
+    size of the file, not of the expansion.
+    """
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(node, False)]
+    on_stack: set[int] = set()
+    while stack:
+        item, done = stack.pop()
+        if not isinstance(item, (dict, list, tuple)):
+            continue
+        key = id(item)
+        children = list(item.values()) if isinstance(item, dict) else list(item)
+        if done:
+            on_stack.discard(key)
+            total = 1
+            for child in children:
+                total += sizes.get(id(child), 1) if isinstance(child, (dict, list, tuple)) else 1
+                if total > limit:
+                    break
+            sizes[key] = min(total, limit + 1)
+            continue
+        if key in sizes or key in on_stack:
+            continue
+        on_stack.add(key)
+        stack.append((item, True))
+        stack.extend((child, False) for child in children if isinstance(child, (dict, list, tuple)))
+    return sizes.get(id(node), 1) if isinstance(node, (dict, list, tuple)) else 1
+
+
+def check_size(cfg: Any, source: str) -> None:
+    """Refuse a config that expands (through YAML aliases) to more than :data:`MAX_CONFIG_VALUES` values."""
+    if count_values(cfg) <= MAX_CONFIG_VALUES:
+        return
+    keys: list[str] = []
+    node = cfg
+    while isinstance(node, dict) and node and len(keys) < 6:  # down to the key that holds the expansion
+        key = max(node, key=lambda k: count_values(node[k]))
+        if count_values(node[key]) <= MAX_CONFIG_VALUES:
+            break
+        keys.append(_name(key))
+        node = node[key]
+    where = f"{'.'.join(keys)}: " if keys else ""
+    raise ConfigError(
+        f"{where}the config {source} holds more than {MAX_CONFIG_VALUES:,} values once its YAML aliases (*name) "
+        "are expanded; a classification config has a few hundred. Write the values out, or check the anchors "
+        "(&name) and aliases for ones that repeat each other"
+    )
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split ``A.b.c=value`` into (["A", "b", "c"], parsed value)."""
     if "=" not in text:
-        raise ConfigError(f"override '{text}' is not of the form Section.key=value")
+        raise ConfigError(f"-o {summarize(text)}: not of the form Section.key=value")
     key, raw = text.split("=", 1)
     if not key.strip():
-        raise ConfigError(f"override '{text}' has an empty key")
+        raise ConfigError(f"-o {summarize(text)}: the key before '=' is empty")
     try:
         value = yaml_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
+    except RecursionError:
+        raise ConfigError(f"-o {summarize(key.strip())}: the value is nested too deeply") from None
     return key.strip().split("."), value
 
 
 def _suggest(name: str, valid: Iterable[str]) -> str:
+    if len(name) > 200:  # difflib is quadratic in the name's length
+        return ""
     close = difflib.get_close_matches(name, list(valid), n=3, cutoff=0.5)
     return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+def _name(key: Any) -> str:
+    """A user's key for a message: as written when short, summarised otherwise."""
+    text = str(key) if isinstance(key, (str, int, float, bool)) or key is None else summarize(key, 80)
+    return text if len(text) <= 80 else summarize(text, 80)
 
 
 def apply_override(cfg: dict, path: list[str], value: Any) -> None:
     """Set ``cfg[path] = value``; list elements are addressed by index or by op name."""
     node: Any = cfg
+    full = _name(".".join(path))
     for i, part in enumerate(path):
         last = i == len(path) - 1
-        where = ".".join(path[: i + 1])
+        where = _name(".".join(path[: i + 1]))
         if isinstance(node, list):
             idx = _list_index(node, part, where)
             if last:
@@ -146,14 +241,15 @@ def apply_override(cfg: dict, path: list[str], value: Any) -> None:
                 node = next(iter(node.values()))  # `ops.1.size` reaches into {ResizeImage: {...}}
             continue
         if not isinstance(node, dict):
-            raise ConfigError(f"override {'.'.join(path)}: {where} is not a section")
+            raise ConfigError(f"{where}: not a section, so -o {full}=... cannot set a key in it")
         if last:
             node[part] = value
             return
         if node.get(part) is None:
             if i == 0 and part not in SECTIONS:
                 raise ConfigError(
-                    f"override {'.'.join(path)}: unknown section '{part}'.{_suggest(part, SECTIONS)}"
+                    f"{_name(part)}: unknown section (in -o {full}=...).{_suggest(part, SECTIONS)} "
+                    f"Valid sections: {', '.join(SECTIONS)}"
                 )
             node[part] = {}
         node = node[part]
@@ -163,21 +259,27 @@ def _list_index(node: list, part: str, where: str) -> int:
     if part.lstrip("-").isdigit():
         idx = int(part)
         if not -len(node) <= idx < len(node):
-            raise ConfigError(f"override {where}: index out of range (list has {len(node)} items)")
+            raise ConfigError(f"{where}: index out of range, the list has {len(node)} items (-o override)")
         return idx
     for idx, item in enumerate(node):
         if isinstance(item, dict) and part in item:
             return idx
     names = [next(iter(x)) for x in node if isinstance(x, dict) and x]
-    raise ConfigError(f"override {where}: no list item '{part}'.{_suggest(part, names)}")
+    raise ConfigError(
+        f"{where}: no list item named {_name(part)} (-o override).{_suggest(part, names)} "
+        f"Items: {', '.join(_name(n) for n in names[:20])}"
+    )
 
 
 def load_config(path: str, overrides: Iterable[str] = (), validate: bool = True) -> dict:
     """Read ``path``, apply ``-o`` overrides in order, validate, and return the merged dict."""
     cfg = load_yaml(path)
-    for text in overrides or ():
+    overrides = list(overrides or ())
+    for text in overrides:
         keys, value = parse_override(text)
         apply_override(cfg, keys, value)
+    if overrides:
+        check_size(cfg, f"{path} with its -o overrides")
     if validate:
         validate_config(cfg, source=path)
     return cfg
@@ -200,16 +302,16 @@ def _type_names(types_: tuple) -> str:
 
 def check_keys(where: str, section: Mapping, schema: Mapping[str, tuple | None]) -> None:
     if not isinstance(section, Mapping):
-        raise ConfigError(f"{where}: expected a mapping, got {type(section).__name__}")
+        raise ConfigError(f"{where}: expected a mapping, got {summarize(section)}")
     for key, value in section.items():
         if key not in schema:
-            raise ConfigError(
-                f"unknown key {where}.{key}.{_suggest(str(key), schema)} "
+            raise UnknownNameError(
+                f"{where}.{_name(key)}: unknown key.{_suggest(str(key), schema)} "
                 f"Valid keys: {', '.join(sorted(schema))}"
             )
         if not _type_ok(value, schema[key]):
             raise ConfigError(
-                f"{where}.{key}: expected {_type_names(schema[key])}, got {value!r}"
+                f"{where}.{_name(key)}: expected {_type_names(schema[key])}, got {summarize(value)}"
             )
 
 
@@ -276,7 +378,7 @@ def check_kwargs(
     """
     kwargs = kwargs or {}
     if not isinstance(kwargs, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of arguments, got {kwargs!r}")
+        raise ConfigError(f"{where}: expected a mapping of arguments, got {summarize(kwargs)}")
     named, hints, var_kw = signature_params(fn)
     extra = set(extra)
     injected = set(injected)
@@ -287,12 +389,12 @@ def check_kwargs(
             if var_kw:
                 continue
             valid = sorted((set(named) - injected) | extra)
-            raise ConfigError(
-                f"unknown key {where}.{key}.{_suggest(str(key), valid)} Valid keys: {', '.join(valid)}"
+            raise UnknownNameError(
+                f"{where}.{_name(key)}: unknown key.{_suggest(str(key), valid)} Valid keys: {', '.join(valid)}"
             )
         types_ = _hint_types(hints.get(key)) if key in hints else None
         if types_ is not None and value is not None and not _type_ok(value, types_):
-            raise ConfigError(f"{where}.{key}: expected {_type_names(types_)}, got {value!r}")
+            raise ConfigError(f"{where}.{key}: expected {_type_names(types_)}, got {summarize(value)}")
         if types_ is not None and float in types_ and isinstance(value, str):
             try:
                 parse_number(value, f"{where}.{key}")
@@ -300,7 +402,7 @@ def check_kwargs(
                 raise ConfigError(str(e)) from None
     for key, p in named.items():
         if p.default is inspect.Parameter.empty and key not in kwargs and key not in injected:
-            raise ConfigError(f"{where}.{key} is required")
+            raise ConfigError(f"{where}.{key}: required, but not given")
 
 
 def op_list(where: str, ops: Any) -> list[tuple[str, dict]]:
@@ -308,17 +410,17 @@ def op_list(where: str, ops: Any) -> list[tuple[str, dict]]:
     if ops is None:
         return []
     if not isinstance(ops, list):
-        raise ConfigError(f"{where}: expected a list of {{Name: {{arguments}}}} items, got {ops!r}")
+        raise ConfigError(f"{where}: expected a list of {{Name: {{arguments}}}} items, got {summarize(ops)}")
     out = []
     for i, item in enumerate(ops):
         if isinstance(item, str):
             out.append((item, {}))
             continue
         if not isinstance(item, dict) or len(item) != 1:
-            raise ConfigError(f"{where}[{i}]: expected one {{Name: {{arguments}}}} mapping, got {item!r}")
+            raise ConfigError(f"{where}[{i}]: expected one {{Name: {{arguments}}}} mapping, got {summarize(item)}")
         name, args = next(iter(item.items()))
         if args is not None and not isinstance(args, dict):
-            raise ConfigError(f"{where}[{i}].{name}: expected a mapping of arguments, got {args!r}")
+            raise ConfigError(f"{where}[{i}].{_name(name)}: expected a mapping of arguments, got {summarize(args)}")
         out.append((name, dict(args or {})))
     return out
 
@@ -327,34 +429,39 @@ def _check_registry_ops(
     where: str, ops: Any, registry, injected: Iterable[str] = (), extra: Iterable[str] = ()
 ) -> None:
     for i, (name, args) in enumerate(op_list(where, ops)):
-        if name not in registry:
-            raise ConfigError(f"{where}[{i}]: {registry.unknown_message(name)}")
+        if not isinstance(name, str) or name not in registry:
+            raise UnknownNameError(f"{where}[{i}]: {registry.unknown_message(name)}")
         check_kwargs(f"{where}[{i}].{name}", registry.get(name), args, extra=extra, injected=injected)
 
 
 def validate_config(cfg: Mapping, source: str = "config") -> None:
-    """Raise :class:`ConfigError` naming the first bad section, key or value."""
+    """Raise :class:`ConfigError` naming the first bad section, key or value.
+
+    Also completes the config as PaddleClas does: ``Global.class_num`` gives ``Arch.class_num``
+    when that is absent.
+    """
     from ppcls import registry as R
     from ppcls.registry_imports import import_all
 
     import_all()
     for section in cfg:
-        if section in IGNORED_SECTIONS:
-            logger.warning("section %s is not used by this framework and is ignored", section)
-            continue
+        if section in UNSUPPORTED_SECTIONS:
+            raise ConfigError(f"{section}: section not supported ({source}): {UNSUPPORTED_SECTIONS[section]}")
         if section not in SECTIONS:
-            raise ConfigError(
-                f"{source}: unknown section '{section}'.{_suggest(str(section), SECTIONS)} "
+            raise UnknownNameError(
+                f"{_name(section)}: unknown section ({source}).{_suggest(str(section), SECTIONS)} "
                 f"Valid sections: {', '.join(SECTIONS)}"
             )
     for required in ("Global", "Arch"):
         if not isinstance(cfg.get(required), dict):
-            raise ConfigError(f"{source}: section {required} is missing or not a mapping")
+            raise ConfigError(f"{required}: section missing or not a mapping ({source})")
+    _check_compat_keys(cfg)
     check_keys("Global", cfg["Global"], GLOBAL_KEYS)
     if cfg.get("AMP") is not None:
         check_keys("AMP", cfg["AMP"], AMP_KEYS)
     if cfg.get("EMA") is not None:
         check_keys("EMA", cfg["EMA"], EMA_KEYS)
+    _global_class_num(cfg["Global"], cfg["Arch"])
     _validate_arch(cfg["Arch"])
     _validate_loss(cfg.get("Loss"), R)
     _validate_optimizer(cfg.get("Optimizer"), R)
@@ -367,15 +474,58 @@ def validate_config(cfg: Mapping, source: str = "config") -> None:
         check_keys("Metric", cfg["Metric"], {"Train": None, "Eval": None})
 
 
+def _check_compat_keys(cfg: Mapping) -> None:
+    """PaddleClas keys that are honoured only with one value, or not at all, say so."""
+    for (section, key), (value, why) in PINNED_KEYS.items():
+        part = cfg.get(section)
+        if isinstance(part, Mapping) and key in part and part[key] != value:
+            raise ConfigError(f"{section}.{key}: {summarize(part[key])} is not supported: {why}")
+    for (section, key), why in REFUSED_KEYS.items():
+        part = cfg.get(section)
+        if isinstance(part, Mapping) and key in part:
+            raise ConfigError(f"{section}.{key}: {why}")
+    g = cfg["Global"]
+    if "accum_steps" in g and "update_freq" in g and g["accum_steps"] != g["update_freq"]:
+        raise ConfigError(
+            f"Global.update_freq: {summarize(g['update_freq'])} differs from Global.accum_steps: "
+            f"{summarize(g['accum_steps'])}; they are one setting (update_freq is PaddleClas's name), give it once"
+        )
+    opt, amp = cfg.get("Optimizer"), cfg.get("AMP")
+    if isinstance(opt, Mapping) and opt.get("multi_precision") is False and isinstance(amp, Mapping) \
+            and amp.get("use_amp", True) and str(amp.get("level", "O1")).upper() == "O2":
+        raise ConfigError(
+            "Optimizer.multi_precision: False is not supported with AMP.level O2: the optimizer here always keeps "
+            "float32 master weights under O2 (as Paddle's amp.decorate does); remove the key or set it to True"
+        )
+
+
+def _global_class_num(g: dict, arch: dict) -> None:
+    """PaddleClas's older ``Global.class_num``: used for ``Arch.class_num`` when that is absent."""
+    if g.get("class_num") is None:
+        return
+    value = g["class_num"]
+    if value < 1:
+        raise ConfigError(f"Global.class_num: expected a positive integer, got {summarize(value)}")
+    if "class_num" not in arch:
+        arch["class_num"] = value
+        logger.info("Arch.class_num set to %d from Global.class_num (PaddleClas's older place for it)", value)
+    elif arch["class_num"] != value:
+        raise ConfigError(
+            f"Global.class_num: {summarize(value)} differs from Arch.class_num: {summarize(arch['class_num'])}; "
+            "the model is built with Arch.class_num. Give the class count once, in Arch.class_num, or make the "
+            "two equal"
+        )
+
+
 def _validate_arch(arch: Mapping) -> None:
     from ppcls.arch import WRAPPER_KEYS, model_arguments
     from ppcls.registry import MODELS
 
     name = arch.get("name")
     if name is None:
-        raise ConfigError("Arch.name is missing: name a registered model, e.g. PPLCNet_x1_0")
-    if name not in MODELS:
-        raise ConfigError(f"Arch.name: {MODELS.unknown_message(name)}")
+        raise ConfigError("Arch.name: missing; name a registered model, e.g. PPLCNet_x1_0")
+    if not isinstance(name, str) or name not in MODELS:
+        raise UnknownNameError(f"Arch.name: {MODELS.unknown_message(name)}")
     allowed = model_arguments(name)
     if allowed is not None:
         from ppcls.arch import model_class
@@ -387,19 +537,20 @@ def _validate_arch(arch: Mapping) -> None:
     pretrained = arch.get("pretrained")
     if pretrained is not None and not isinstance(pretrained, (bool, str)):
         raise ConfigError(
-            f"Arch.pretrained: expected True (the published weights), False, or a path or URL, got {pretrained!r}"
+            "Arch.pretrained: expected True (the published weights), False, or a path or URL, got "
+            f"{summarize(pretrained)}"
         )
     use_ssld = arch.get("use_ssld", False)
     if not isinstance(use_ssld, bool):
-        raise ConfigError(f"Arch.use_ssld: expected True or False, got {use_ssld!r}")
+        raise ConfigError(f"Arch.use_ssld: expected True or False, got {summarize(use_ssld)}")
     if use_ssld and pretrained is not True:
         raise ConfigError(
             "Arch.use_ssld: True selects PaddleClas's SSLD weights for Arch.pretrained: True; "
-            f"with Arch.pretrained: {pretrained!r} it would do nothing (remove it or set pretrained: True)"
+            f"with Arch.pretrained: {summarize(pretrained)} it would do nothing (remove it or set pretrained: True)"
         )
     class_num = arch.get("class_num", 1000)
     if not isinstance(class_num, int) or isinstance(class_num, bool) or class_num < 1:
-        raise ConfigError(f"Arch.class_num: expected a positive integer, got {class_num!r}")
+        raise ConfigError(f"Arch.class_num: expected a positive integer, got {summarize(class_num)}")
 
 
 def _validate_loss(loss: Any, R) -> None:
@@ -419,8 +570,8 @@ def _validate_optimizer(opt: Any, R) -> None:
         return
     if not isinstance(opt, Mapping) or "name" not in opt:
         raise ConfigError("Optimizer: expected a mapping with a 'name' (Momentum, SGD, Adam, AdamW, RMSProp)")
-    if opt["name"] not in R.OPTIMIZERS:
-        raise ConfigError(f"Optimizer.name: {R.OPTIMIZERS.unknown_message(opt['name'])}")
+    if not isinstance(opt["name"], str) or opt["name"] not in R.OPTIMIZERS:
+        raise UnknownNameError(f"Optimizer.name: {R.OPTIMIZERS.unknown_message(opt['name'])}")
     check_kwargs(
         f"Optimizer({opt['name']})",
         R.OPTIMIZERS.get(opt["name"]),
@@ -431,16 +582,16 @@ def _validate_optimizer(opt: Any, R) -> None:
     if reg is not None:
         check_keys("Optimizer.regularizer", reg, {"name": (str,), "coeff": NUM})
         if str(reg.get("name", "L2")).upper() not in ("L2", "L2DECAY"):
-            raise ConfigError(f"Optimizer.regularizer.name: only L2 is supported, got {reg.get('name')!r}")
+            raise ConfigError(f"Optimizer.regularizer.name: only L2 is supported, got {summarize(reg.get('name'))}")
     lr = opt.get("lr")
     if lr is None:
-        raise ConfigError("Optimizer.lr is missing: give at least lr.name and lr.learning_rate")
+        raise ConfigError("Optimizer.lr: missing; give at least lr.name and lr.learning_rate")
     if isinstance(lr, (int, float)) and not isinstance(lr, bool):
         return
     if not isinstance(lr, Mapping) or "name" not in lr:
-        raise ConfigError(f"Optimizer.lr: expected a number or a mapping with a name, got {lr!r}")
-    if lr["name"] not in R.LRS:
-        raise ConfigError(f"Optimizer.lr.name: {R.LRS.unknown_message(lr['name'])}")
+        raise ConfigError(f"Optimizer.lr: expected a number or a mapping with a name, got {summarize(lr)}")
+    if not isinstance(lr["name"], str) or lr["name"] not in R.LRS:
+        raise UnknownNameError(f"Optimizer.lr.name: {R.LRS.unknown_message(lr['name'])}")
     from ppcls.optimizer.lr import LR_WRAPPER_KEYS
 
     check_kwargs(f"Optimizer.lr({lr['name']})", R.LRS.get(lr["name"]),
@@ -456,15 +607,20 @@ SAMPLER_EXTRA = ("name",)
 def _validate_dataloader(dl: Any, R) -> None:
     if dl is None:
         return
-    check_keys("DataLoader", dl, {"Train": None, "Eval": None, "Test": None, "prepare": None})
+    if isinstance(dl, Mapping) and "Test" in dl:
+        raise ConfigError(
+            "DataLoader.Test: not read by any tool here: training and tools/eval.py evaluate DataLoader.Eval, "
+            "tools/infer.py reads Infer.infer_imgs; move the data set to DataLoader.Eval or remove the section"
+        )
+    check_keys("DataLoader", dl, {"Train": None, "Eval": None, "prepare": None})
     if dl.get("prepare") is not None:
         from ppcls.data.prepare import PREPARERS
 
         prep = dl["prepare"]
         if not isinstance(prep, Mapping) or prep.get("name") not in PREPARERS:
-            raise ConfigError(
+            raise UnknownNameError(
                 f"DataLoader.prepare.name: expected one of {', '.join(sorted(PREPARERS))}, got "
-                f"{(prep or {}).get('name') if isinstance(prep, Mapping) else prep!r}"
+                f"{summarize((prep or {}).get('name') if isinstance(prep, Mapping) else prep)}"
             )
         check_kwargs("DataLoader.prepare", PREPARERS[prep["name"]],
                      {k: v for k, v in prep.items() if k != "name"})
@@ -476,9 +632,9 @@ def _validate_dataloader(dl: Any, R) -> None:
         check_keys(where, part, {"dataset": (dict,), "sampler": (dict,), "loader": (dict,)})
         ds = part.get("dataset")
         if ds is None or "name" not in ds:
-            raise ConfigError(f"{where}.dataset.name is missing (e.g. ImageNetDataset)")
-        if ds["name"] not in R.DATASETS:
-            raise ConfigError(f"{where}.dataset.name: {R.DATASETS.unknown_message(ds['name'])}")
+            raise ConfigError(f"{where}.dataset.name: missing (e.g. ImageNetDataset)")
+        if not isinstance(ds["name"], str) or ds["name"] not in R.DATASETS:
+            raise UnknownNameError(f"{where}.dataset.name: {R.DATASETS.unknown_message(ds['name'])}")
         args = {k: v for k, v in ds.items() if k not in ("name", "batch_transform_ops")}
         check_kwargs(f"{where}.dataset({ds['name']})", R.DATASETS.get(ds["name"]), args,
                      injected=("class_num",))
@@ -489,8 +645,8 @@ def _validate_dataloader(dl: Any, R) -> None:
         from ppcls.data.sampler import SAMPLERS
 
         sname = sampler.get("name", "DistributedBatchSampler")
-        if sname not in SAMPLERS:
-            raise ConfigError(f"{where}.sampler.name: {SAMPLERS.unknown_message(sname)}")
+        if not isinstance(sname, str) or sname not in SAMPLERS:
+            raise UnknownNameError(f"{where}.sampler.name: {SAMPLERS.unknown_message(sname)}")
         check_kwargs(f"{where}.sampler({sname})", SAMPLERS.get(sname),
                      {k: v for k, v in sampler.items() if k != "name"},
                      injected=("dataset", "num_replicas", "rank", "seed"))
@@ -506,8 +662,8 @@ def _validate_infer(infer: Any, R) -> None:
     post = infer.get("PostProcess")
     if post is not None:
         name = post.get("name")
-        if name not in R.POSTPROCESS:
-            raise ConfigError(f"Infer.PostProcess.name: {R.POSTPROCESS.unknown_message(name)}")
+        if not isinstance(name, str) or name not in R.POSTPROCESS:
+            raise UnknownNameError(f"Infer.PostProcess.name: {R.POSTPROCESS.unknown_message(name)}")
         check_kwargs(f"Infer.PostProcess({name})", R.POSTPROCESS.get(name),
                      {k: v for k, v in post.items() if k != "name"}, injected=("class_num",))
 

@@ -25,6 +25,7 @@ from typing import Any
 import paddle
 import paddle.nn as nn
 
+from ppcls.utils.errors import ArgumentError, ConfigError, MissingFileError
 from ppcls.utils.io import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def count_flops(
     """
     shape = [int(s) for s in input_shape]
     if len(shape) < 2 or any(s < 1 for s in shape):
-        raise ValueError(f"count_flops: input_shape must be positive sizes N, C, H, W; got {list(input_shape)}")
+        raise ConfigError(f"count_flops: input_shape must be positive sizes N, C, H, W; got {list(input_shape)}")
     missed = _uncounted_kernels(model)
     if missed:
         logger.warning("MACs of these layers are not counted (unknown layer types): %s", ", ".join(missed))
@@ -145,7 +146,7 @@ def summarize_model(arch_cfg: Mapping[str, Any], input_shape: Sequence[int] = (3
 
     chw = tuple(int(s) for s in input_shape)
     if len(chw) != 3 or any(s < 1 for s in chw):
-        raise ValueError(f"input shape: expected three positive sizes C,H,W, got {list(input_shape)}")
+        raise ConfigError(f"input shape: expected three positive sizes C,H,W, got {list(input_shape)}")
     model = build_model(arch_cfg)
     summary = ModelSummary(
         name=str(arch_cfg["name"]), input_shape=chw, params=count_params(model),
@@ -193,13 +194,13 @@ def replace_between_markers(text: str, content: str, path: str = "the document",
     MARK_START, MARK_END = f"<!-- {name}:start -->", f"<!-- {name}:end -->"  # noqa: N806
     starts, ends = text.count(MARK_START), text.count(MARK_END)
     if starts != 1 or ends != 1:
-        raise ValueError(
+        raise ArgumentError(
             f"{path}: expected the markers {MARK_START} and {MARK_END} once each (found {starts} and {ends}); "
             "add them on their own lines where the table belongs"
         )
     pattern = re.compile(re.escape(MARK_START) + r".*?" + re.escape(MARK_END), re.DOTALL)
     if not pattern.search(text):
-        raise ValueError(f"{path}: {MARK_END} comes before {MARK_START}")
+        raise ArgumentError(f"{path}: {MARK_END} comes before {MARK_START}")
     return pattern.sub(lambda _m: f"{MARK_START}\n{content.rstrip()}\n{MARK_END}", text, count=1)
 
 
@@ -209,7 +210,7 @@ def write_markdown_table(path: str, rows: Iterable[ModelSummary]) -> None:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except FileNotFoundError:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"{path} not found: create it with the lines {MARK_START} and {MARK_END} where the table goes"
         ) from None
     atomic_write_text(path, replace_between_markers(text, markdown_table(rows), path))

@@ -8,6 +8,16 @@ import sys
 
 FORMAT = "[%(asctime)s] %(name)s %(levelname)s: %(message)s"
 DATEFMT = "%Y/%m/%d %H:%M:%S"
+# ``logger.info(..., extra=FILE_ONLY)``: the record goes to the log file, not to the screen
+# (the full config dump: on the screen it would push a following error out of sight)
+FILE_ONLY = {"file_only": True}
+
+
+class _ScreenFilter(logging.Filter):
+    """Keeps records marked :data:`FILE_ONLY` off the screen."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "file_only", False)
 
 
 def setup_logging(log_file: str | None = None, rank: int = 0, level: int = logging.INFO) -> None:
@@ -21,6 +31,7 @@ def setup_logging(log_file: str | None = None, rank: int = 0, level: int = loggi
     formatter = logging.Formatter(FORMAT, DATEFMT)
     stream = logging.StreamHandler(sys.stdout)
     stream.setFormatter(formatter)
+    stream.addFilter(_ScreenFilter())
     root.addHandler(stream)
     if log_file and rank == 0:
         os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 
+from ppcls.utils.errors import ConfigError, summarize
+
 _FRACTION = re.compile(r"^\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*/\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*$")
 
 
 def parse_number(value: object, where: str = "value") -> float:
     """Return ``value`` as a float; accepts numbers, numeric strings and ``a/b`` fractions."""
     if isinstance(value, bool):
-        raise ValueError(f"{where}: expected a number, got the boolean {value}")
+        raise ConfigError(f"{where}: expected a number, got the boolean {value}")
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
@@ -21,4 +23,4 @@ def parse_number(value: object, where: str = "value") -> float:
             return float(value)
         except (ValueError, ZeroDivisionError):
             pass
-    raise ValueError(f"{where}: expected a number or a fraction like 1.0/255.0, got {value!r}")
+    raise ConfigError(f"{where}: expected a number or a fraction like 1.0/255.0, got {summarize(value)}")

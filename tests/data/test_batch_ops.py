@@ -121,7 +121,7 @@ def test_op_sampler_passthrough_gives_one_hot():
         ({"OpSampler": {"prob": 0.5}}, "not a batch operator"),
         (
             {"MixupOperator": {"alpha": 0.8, "prob": 0.5, "beta": 1}},
-            "unknown key OpSampler.MixupOperator.beta",
+            "OpSampler.MixupOperator.beta: unknown key",
         ),
         ({}, "at least one"),
         ({"MixupOperator": {"alpha": 0.8, "prob": 0.5, "class_num": 7}}, "differs"),

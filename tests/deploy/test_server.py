@@ -18,18 +18,11 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.deploy.common import EVAL_OPS, SIZE
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SIZE = 64
 MAX_BYTES = 300_000
 MAX_PIXELS = 300_000  # the photos have at most 512x512 = 262,144
-EVAL_OPS = [
-    {"DecodeImage": {"to_rgb": True, "channel_first": False}},
-    {"ResizeImage": {"resize_short": 72}},
-    {"CropImage": {"size": SIZE}},
-    {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                        "order": ""}},
-    {"ToCHWImage": None},
-]
 
 
 def free_port() -> int:

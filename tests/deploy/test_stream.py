@@ -60,6 +60,17 @@ def files(tmp_path_factory) -> list[str]:
     return paths[:3] + [broken] + paths[3:]
 
 
+def failing_read(real_read, name: str):
+    """``stream._read`` that fails unexpectedly (not an OSError, which is a skipped file) on ``name``."""
+
+    def read(path: str) -> bytes:
+        if path.endswith(name):
+            raise RuntimeError(f"unexpected failure on {path}")
+        return real_read(path)
+
+    return read
+
+
 def predictor(model_dir: str, **g) -> ClsPredictor:
     return ClsPredictor({"Global": {"inference_model_dir": model_dir, "backend": "onnxruntime", "cpu_num_threads": 1,
                                     **g}})
@@ -117,11 +128,40 @@ def test_workers_run_whole_batches_on_their_threads(model_dir, files, monkeypatc
     assert not [t for t in threading.enumerate() if t.name.startswith("deploy-worker")]
 
 
-def test_worker_errors_reach_the_caller_and_the_threads_end(model_dir, files, tmp_path):
+def test_worker_errors_reach_the_caller_and_the_threads_end(model_dir, files, tmp_path, monkeypatch):
     pred = predictor(model_dir, batch_size=1, workers=2)
-    with pytest.raises(FileNotFoundError, match="missing.jpg"):  # raised on a worker, re-raised here
-        stream.predict_files(pred, files[:2] + [str(tmp_path / "missing.jpg")] + files[4:])
+    monkeypatch.setattr(stream, "_read", failing_read(stream._read, "boom.jpg"))
+    with pytest.raises(RuntimeError, match="boom.jpg"):  # raised on a worker, re-raised here
+        stream.predict_files(pred, files[:2] + [str(tmp_path / "boom.jpg")] + files[4:])
     assert not [t for t in threading.enumerate() if t.name.startswith("deploy-worker")]
+
+
+@pytest.mark.parametrize("workers, prefetch", [(1, False), (1, True), (2, False)])
+def test_unreadable_files_are_skipped_not_fatal(model_dir, files, tmp_path, workers, prefetch):
+    """A file removed since the listing, an empty file, a text file: skipped with their reasons, in every mode."""
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    pred = predictor(model_dir, batch_size=2, workers=workers, prefetch=prefetch)
+    order = [files[0], str(tmp_path / "gone.jpg"), str(empty), files[1], str(text), files[2]]
+    results, skipped = stream.predict_files(pred, order)
+    assert [r["file_name"] for r in results] == [files[0], files[1], files[2]]
+    assert skipped == [str(tmp_path / "gone.jpg"), str(empty), str(text)]
+
+
+def test_skipped_files_are_logged_a_few_times_only(model_dir, files, tmp_path, caplog):
+    bad = []
+    for i in range(40):
+        bad.append(tmp_path / f"empty{i:02d}.jpg")
+        bad[-1].write_bytes(b"")
+    pred = predictor(model_dir, batch_size=4)
+    with caplog.at_level("WARNING", logger="deploy.python.stream"):
+        results, skipped = stream.predict_files(pred, [files[0]] + [str(p) for p in bad])
+    assert len(results) == 1 and len(skipped) == 40
+    lines = [r.getMessage() for r in caplog.records if r.name == "deploy.python.stream"]
+    assert len(lines) == stream.LOGGED_SKIPS + 1, lines
+    assert "empty00.jpg" in lines[0] and "cannot decode image" in lines[0]
 
 
 def test_stopping_early_stops_the_workers(model_dir, files):
@@ -163,10 +203,11 @@ def test_held_batches_are_not_overwritten(model_dir, files):
             np.testing.assert_array_equal(item.batch, reference.batch([f.read()]))
 
 
-def test_errors_reach_the_caller_and_the_thread_ends(model_dir, files, tmp_path):
+def test_errors_reach_the_caller_and_the_thread_ends(model_dir, files, tmp_path, monkeypatch):
     pred = predictor(model_dir, batch_size=1)
-    with pytest.raises(FileNotFoundError):  # raised on the prefetch thread, re-raised here
-        stream.predict_files(pred, files[:2] + [str(tmp_path / "missing.jpg")] + files[4:])
+    monkeypatch.setattr(stream, "_read", failing_read(stream._read, "boom.jpg"))
+    with pytest.raises(RuntimeError, match="boom.jpg"):  # raised on the prefetch thread, re-raised here
+        stream.predict_files(pred, files[:2] + [str(tmp_path / "boom.jpg")] + files[4:])
     assert not [t for t in threading.enumerate() if t.name == "deploy-prefetch"]
 
 

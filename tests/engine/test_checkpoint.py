@@ -8,7 +8,7 @@ import numpy as np
 import paddle
 import pytest
 
-from ppcls.engine.checkpoint import load_checkpoint, recover, save_checkpoint
+from ppcls.engine.checkpoint import Checkpointer, load_checkpoint, recover, save_checkpoint
 
 
 def state(v):
@@ -18,31 +18,28 @@ def state(v):
 def test_roundtrip(tmp_path):
     prefix = str(tmp_path / "latest")
     save_checkpoint(prefix, state(1), {"m": paddle.ones([1])}, {"epoch": 3})
-    w, opt, st = load_checkpoint(prefix + ".pdparams")
-    assert float(w["w"][0]) == 1 and st["epoch"] == 3 and opt is not None
+    c = load_checkpoint(prefix + ".pdparams")
+    assert float(c.weights["w"][0]) == 1 and c.states == {"epoch": 3} and c.optimizer is not None
+    assert c.verified and c.ema is None
     assert sorted(os.listdir(tmp_path)) == ["latest.pdopt", "latest.pdparams", "latest.pdstates"]
+    # PaddleClas-compatible files: paddle.load reads each one directly
+    assert float(paddle.load(prefix + ".pdparams")["w"][0]) == 1
+    assert paddle.load(prefix + ".pdstates")["epoch"] == 3
 
 
-def test_kill_during_phase_one_keeps_previous_set(tmp_path):
+def test_stray_temporaries_are_left_by_readers_and_removed_by_the_writer(tmp_path):
     prefix = str(tmp_path / "latest")
     save_checkpoint(prefix, state(1), state(1), {"epoch": 1})
-    # a killed save: only some temporary files, no .pdstates.tmp
-    paddle.save(state(2), prefix + ".pdparams.tmp")
-    open(prefix + ".pdopt.tmp", "wb").write(b"half")
-    w, _, st = load_checkpoint(prefix)
-    assert float(w["w"][0]) == 1 and st["epoch"] == 1
-    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
-
-
-def test_kill_during_renames_rolls_forward(tmp_path):
-    prefix = str(tmp_path / "latest")
-    save_checkpoint(prefix, state(1), state(1), {"epoch": 1})
-    # phase 1 complete, .pdparams already renamed, the others pending
-    paddle.save(state(2), prefix + ".pdparams")
-    paddle.save(state(2), prefix + ".pdopt.tmp")
-    paddle.save({"epoch": 2}, prefix + ".pdstates.tmp")
-    w, opt, st = load_checkpoint(prefix)
-    assert float(w["w"][0]) == 2 and float(opt["w"][0]) == 2 and st["epoch"] == 2
+    # temporary files of killed saves (of this protocol and of the earlier one); a truncated
+    # .pdstates.tmp used to be taken for a complete set
+    open(tmp_path / ".latest.pdparams.0123456789abcdef.tmp", "wb").write(b"half")
+    open(prefix + ".pdstates.tmp", "wb").write(b"half")
+    c = load_checkpoint(prefix)
+    assert float(c.weights["w"][0]) == 1 and c.states["epoch"] == 1
+    assert len([f for f in os.listdir(tmp_path) if f.endswith(".tmp")]) == 2  # a reader changes nothing
+    Checkpointer(str(tmp_path))  # the writer, at the start of a run
+    assert sorted(os.listdir(tmp_path)) == ["latest.pdopt", "latest.pdparams", "latest.pdstates"]
+    assert load_checkpoint(prefix).states["epoch"] == 1
 
 
 def test_missing_checkpoint_message(tmp_path):

@@ -46,6 +46,83 @@ def test_two_plus_two_equals_four(tmp_path, digits_dir):
     assert top_res[3] == top_full[3] and top_res[4] == top_full[4]
 
 
+def eval_lines(log: str) -> dict[int, list[str]]:
+    """Every ``[Eval][Epoch N][Avg]`` result per epoch, without its time: the model's, then the EMA's."""
+    out: dict[int, list[str]] = {}
+    for epoch, values in re.findall(r"\[Eval\]\[Epoch (\d+)\]\[Avg\](.*) \(\d+\.\d+s\)", log):
+        out.setdefault(int(epoch), []).append(values)
+    return out
+
+
+def ema_config(digits_dir: str, out: str) -> dict:
+    cfg = tiny_config(digits_dir, out, epochs=5)
+    cfg["EMA"] = {"decay": 0.8}
+    return cfg
+
+
+def test_ema_resume_from_epoch_n_and_from_latest_after_a_kill_equals_uninterrupted(tmp_path, digits_dir):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+    import paddle
+
+    from tests.conftest import REPO
+
+    full_dir = str(tmp_path / "full")
+    full = run_tool("train.py", "-c", write_config(ema_config(digits_dir, full_dir), str(tmp_path / "f.yaml")))
+    assert full.returncode == 0, full.stdout[-2000:]
+    run = os.path.join(full_dir, "PPLCNet_x0_25")
+    full_evals = eval_lines(full.stdout)
+    assert all(len(full_evals[e]) == 2 for e in range(1, 6))  # the model's and the EMA's
+    assert os.path.isfile(os.path.join(run, "epoch_2_ema.pdparams"))
+
+    # from epoch_2: its own EMA weights, not latest's (epoch 5's)
+    res_dir = str(tmp_path / "from_epoch")
+    res = run_tool("train.py", "-c", write_config(ema_config(digits_dir, res_dir), str(tmp_path / "r.yaml")),
+                   "-o", f"Global.checkpoints={run}/epoch_2")
+    assert res.returncode == 0, res.stdout[-2000:]
+    assert "continuing at epoch 3" in res.stdout and "holds no EMA weights" not in res.stdout
+    res_evals = eval_lines(res.stdout)
+    assert sorted(res_evals) == [3, 4, 5]
+    for epoch in (3, 4, 5):
+        assert res_evals[epoch] == full_evals[epoch], epoch
+    for name in ("latest_ema", "latest"):
+        a = paddle.load(os.path.join(run, name + ".pdparams"))
+        b = paddle.load(os.path.join(res_dir, "PPLCNet_x0_25", name + ".pdparams"))
+        for key in a:
+            np.testing.assert_allclose(a[key].numpy(), b[key].numpy(), rtol=0, atol=1e-6, err_msg=f"{name} {key}")
+
+    # from latest, after a SIGKILL once epoch 2 was saved
+    kill_dir = str(tmp_path / "killed")
+    path = write_config(ema_config(digits_dir, kill_dir), str(tmp_path / "k.yaml"))
+    log = tmp_path / "killed.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, os.path.join(REPO, "tools", "train.py"), "-c", path], stdout=f,
+                                stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        try:
+            deadline = time.time() + 120
+            while "epoch_2\n" not in log.read_text() and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    kill_run = os.path.join(kill_dir, "PPLCNet_x0_25")
+    done = paddle.load(os.path.join(kill_run, "latest.pdstates"))["epoch"]
+    assert 2 <= done < 5, done
+    again = run_tool("train.py", "-c", path, "-o", f"Global.checkpoints={kill_run}/latest")
+    assert again.returncode == 0, again.stdout[-2000:]
+    assert f"continuing at epoch {done + 1}" in again.stdout
+    again_evals = eval_lines(again.stdout)
+    assert sorted(again_evals) == list(range(done + 1, 6))
+    for epoch in again_evals:
+        assert again_evals[epoch] == full_evals[epoch], epoch
+
+
 def test_second_run_into_a_used_folder_refuses(tmp_path, digits_dir):
     out = str(tmp_path / "o")
     path = write_config(tiny_config(digits_dir, out, epochs=1), str(tmp_path / "c.yaml"))

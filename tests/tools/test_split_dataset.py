@@ -110,3 +110,45 @@ def test_class_too_small(tmp_path):
         split_dataset(root, 0.2, 0.1)
     _, lists = split_dataset(root, 0.2, 0.0)  # two images are enough for train + val
     assert [lab for _, lab in lists["val"]].count(1) == 1
+
+
+def test_files_the_readers_do_not_take_are_named_not_dropped_silently(tmp_path, caplog):
+    """hymenoptera's ``ants/imageNotFound.gif``: split_dataset.py and class-folder reading both say so."""
+    import subprocess
+    import sys
+
+    from ppcls.data.dataset import ImageNetDataset
+    from tests.conftest import REPO
+
+    root = make_tree(tmp_path)  # holds cat/notes.txt too
+    with open(os.path.join(root, "dog", "imageNotFound.gif"), "wb") as f:
+        f.write(b"GIF89a")
+    with caplog.at_level("WARNING"):
+        split_dataset(root, 0.2)
+    (msg,) = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert "left out 2 file(s)" in msg and "cat/notes.txt" in msg and "dog/imageNotFound.gif" in msg
+    assert ".gif: 1" in msg and ".txt: 1" in msg and ".jpg" in msg  # what was left out and why
+
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        ds = ImageNetDataset(root, None, [{"DecodeImage": {"to_rgb": True}}])
+    (msg,) = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert "dog/imageNotFound.gif" in msg and "cat/notes.txt" in msg
+    assert "cat/sub/" in msg and "sub-folder: 3" in msg  # class folders are read one level deep: said too
+    assert not any(p.endswith(".gif") for p in ds.paths)
+
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "split_dataset.py"), "--dataset_dir", root,
+                           "--val_value", "0.2"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING" in proc.stderr and "dog/imageNotFound.gif" in proc.stderr
+
+
+def test_many_left_out_files_give_a_bounded_warning(tmp_path, caplog):
+    root = make_tree(tmp_path, {"a": 3, "b": 3})
+    for i in range(300):
+        open(os.path.join(root, "b", f"frame{i:03d}.gif"), "wb").close()
+    with caplog.at_level("WARNING"):
+        split_dataset(root, 0.3)
+    (msg,) = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert "left out 301 file(s)" in msg and "and 296 more" in msg and "frame299" not in msg
+    assert len(msg) < 800

@@ -28,6 +28,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from ppcls.registry import MODELS
+from ppcls.utils.errors import ConfigError, summarize
 
 from ..layers import ConvBNAct, channel_shuffle, fuse_conv_bn, get_act, interleave
 
@@ -316,9 +317,9 @@ class ParNet(nn.Layer):
     ) -> None:
         super().__init__()
         if len(planes) != 3 or len(num_blocks) != 4 or min(num_blocks) < 1 or num_blocks[3] != 1:
-            raise ValueError(
+            raise ConfigError(
                 "ParNet needs three stream widths and four block counts (three streams >= 1, "
-                f"then 1 for the final block), got planes={planes}, num_blocks={num_blocks}"
+                f"then 1 for the final block), got planes={summarize(planes)}, num_blocks={summarize(num_blocks)}"
             )
         self.class_num = class_num
         p0, p1, p2 = planes
@@ -370,7 +371,7 @@ class ParNet(nn.Layer):
 def _create_parnet(variant: str, **kwargs) -> ParNet:
     fixed = sorted({"planes", "last_planes"} & set(kwargs))
     if fixed:
-        raise ValueError(
+        raise ConfigError(
             f"ParNet_{variant} fixes the widths; remove {', '.join(fixed)} from Arch "
             "(or build ParNet directly for custom widths)"
         )

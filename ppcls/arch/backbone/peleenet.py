@@ -15,6 +15,7 @@ import paddle
 import paddle.nn as nn
 
 from ppcls.registry import MODELS
+from ppcls.utils.errors import ConfigError, summarize
 
 from ..layers import ConvBNAct
 from ..weights.published import paddleclas
@@ -119,7 +120,7 @@ class PeleeNet(nn.Layer):
     ) -> None:
         super().__init__()
         if growth_rate % 2:
-            raise ValueError(f"PeleeNet growth_rate must be even (two branches), got {growth_rate}")
+            raise ConfigError(f"PeleeNet growth_rate must be even (two branches), got {summarize(growth_rate)}")
         self.class_num = class_num
         self.stem = StemBlock(3, stem_channels)
         channels = stem_channels

@@ -13,6 +13,7 @@ import paddle
 import paddle.nn as nn
 
 from ppcls.registry import MODELS
+from ppcls.utils.errors import ConfigError, summarize
 
 from ..layers import ConvBNAct, SqueezeExcite, get_act, make_divisible
 from ..weights.published import paddleclas
@@ -69,8 +70,8 @@ class PPLCNet(nn.Layer):
     ) -> None:
         super().__init__()
         if dropout_mode not in DROPOUT_MODES:
-            raise ValueError(
-                f"PPLCNet dropout_mode {dropout_mode!r} is not supported; valid: {', '.join(DROPOUT_MODES)}"
+            raise ConfigError(
+                f"PPLCNet dropout_mode {summarize(dropout_mode)} is not supported; valid: {', '.join(DROPOUT_MODES)}"
             )
         self.scale = scale
         self.class_num = class_num

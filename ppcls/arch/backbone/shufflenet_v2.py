@@ -16,6 +16,7 @@ import paddle
 import paddle.nn as nn
 
 from ppcls.registry import MODELS
+from ppcls.utils.errors import ConfigError, summarize
 
 from ..layers import ConvBNAct, channel_shuffle
 from ..weights.published import paddleclas, torchvision
@@ -79,7 +80,7 @@ class ShuffleNetV2(nn.Layer):
         super().__init__()
         if scale not in STAGE_CHANNELS:
             valid = ", ".join(str(s) for s in STAGE_CHANNELS)
-            raise ValueError(f"ShuffleNetV2 scale {scale!r} is not supported; valid: {valid}")
+            raise ConfigError(f"ShuffleNetV2 scale {summarize(scale)} is not supported; valid: {valid}")
         self.scale = scale
         self.class_num = class_num
         stem, *stage_channels, last = STAGE_CHANNELS[scale]

@@ -21,6 +21,7 @@ import paddle
 import paddle.nn as nn
 
 from ppcls.registry import MODELS
+from ppcls.utils.errors import ConfigError, summarize
 
 from ..layers import ConvBNAct
 from ..weights.published import paddleclas, torchvision
@@ -101,17 +102,17 @@ def _out_size(size: int, kernel: int, stride: int, padding: int, ceil_mode: bool
 def _validate_options(stem_padding: int | None, ceil_mode: bool, dropout_mode: str) -> None:
     """Raise ValueError with a sentence for a bad architecture option."""
     if not isinstance(ceil_mode, bool):
-        raise ValueError(f"SqueezeNet ceil_mode must be true or false, not {ceil_mode!r}")
+        raise ConfigError(f"SqueezeNet ceil_mode must be true or false, not {summarize(ceil_mode)}")
     if stem_padding is not None and (
         isinstance(stem_padding, bool) or not isinstance(stem_padding, int) or stem_padding < 0
     ):
-        raise ValueError(
+        raise ConfigError(
             f"SqueezeNet stem_padding must be a non-negative integer or null (the version's own), "
-            f"not {stem_padding!r}"
+            f"not {summarize(stem_padding)}"
         )
     if dropout_mode not in DROPOUT_MODES:
-        raise ValueError(
-            f"SqueezeNet dropout_mode {dropout_mode!r} is not supported; valid: {', '.join(DROPOUT_MODES)}"
+        raise ConfigError(
+            f"SqueezeNet dropout_mode {summarize(dropout_mode)} is not supported; valid: {', '.join(DROPOUT_MODES)}"
         )
 
 
@@ -132,7 +133,7 @@ class SqueezeNet(nn.Layer):
         super().__init__()
         version = str(version)
         if version not in ARCH:
-            raise ValueError(f"SqueezeNet version {version!r} is not supported; valid: {', '.join(ARCH)}")
+            raise ConfigError(f"SqueezeNet version {summarize(version)} is not supported; valid: {', '.join(ARCH)}")
         _validate_options(stem_padding, ceil_mode, dropout_mode)
         self.version = version
         self.class_num = class_num
@@ -180,7 +181,7 @@ class SqueezeNet(nn.Layer):
         # checked in eager mode only: traced sizes are -1 or tensors, and an export's are declared
         if paddle.in_dynamic_mode() and any(0 <= s < self.min_input_size for s in in_size):
             side = self.min_input_size
-            raise ValueError(
+            raise ConfigError(
                 f"input of spatial size {list(in_size)} is too small for SqueezeNet "
                 f"{self.version}: its feature map is empty (use at least {side}x{side})"
             )

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import paddle.nn as nn
 
+from ppcls.utils.errors import ConfigError, summarize
+
 _ACTS: dict[str, Callable[[], nn.Layer]] = {
     "relu": nn.ReLU,
     "relu6": nn.ReLU6,
@@ -33,5 +35,5 @@ def get_act(act: str | None) -> nn.Layer:
         return nn.Identity()
     key = str(act).lower()
     if key not in _ACTS:
-        raise ValueError(f"unknown activation '{act}'; valid: {', '.join(act_names())}, none")
+        raise ConfigError(f"unknown activation {summarize(act, 80)}; valid: {', '.join(act_names())}, none")
     return _ACTS[key]()

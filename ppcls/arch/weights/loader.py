@@ -23,6 +23,7 @@ import numpy as np
 import paddle.nn as nn
 
 from ppcls.registry import WEIGHT_FORMATS
+from ppcls.utils.errors import MissingFileError, UserError, summarize
 
 from .base import DROP, WeightFormat
 
@@ -34,7 +35,7 @@ TORCH_SUFFIXES = (".pth", ".pt", ".tar", ".ckpt", ".bin")
 SHOWN = 5  # keys listed per category in an error message
 
 
-class WeightsError(ValueError):
+class WeightsError(UserError, ValueError):
     """A weights file that cannot fill the model: wrong format, wrong model, or gaps."""
 
 
@@ -106,7 +107,7 @@ def _paddle_load(path: str) -> Any:
 def read_file(path: str) -> Mapping[str, Any]:
     """The object stored in ``path``: a Paddle ``.pdparams`` or a PyTorch file."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"weights file not found: {path}")
+        raise MissingFileError(f"weights file not found: {path}")
     torch_like = path.endswith(TORCH_SUFFIXES) or (not path.endswith(".pdparams") and zipfile.is_zipfile(path))
     obj = _torch_load(path) if torch_like else _paddle_load(path)
     if not isinstance(obj, Mapping):
@@ -145,7 +146,7 @@ def _identify(path: str, fmt: str) -> WeightsSource:
         return WeightsSource(path, NATIVE, meta.get("family"), _arrays(obj), dict(meta.get("arch_options") or {}))
     candidates = WEIGHT_FORMATS.names() if fmt == "auto" else [fmt]
     if fmt not in ("auto", NATIVE) and fmt not in WEIGHT_FORMATS:
-        raise WeightsError(f"unknown weights format {fmt!r}; known formats: auto, {', '.join(known_formats())}")
+        raise WeightsError(f"unknown weights format {summarize(fmt, 60)}; known formats: auto, {', '.join(known_formats())}")
     for name in candidates:
         wf: WeightFormat = WEIGHT_FORMATS.get(name)
         state = _arrays(wf.unwrap(obj) if wf.unwrap else obj)
@@ -155,7 +156,7 @@ def _identify(path: str, fmt: str) -> WeightsSource:
         if fmt != "auto":
             raise WeightsError(
                 f"{path} was read as format {name!r} ({wf.description}) but its keys are not that format's "
-                f"(first keys: {', '.join(list(state)[:SHOWN])}); try --format auto"
+                f"(first keys: {_shown(list(state))}); try --format auto"
             )
     return WeightsSource(path, NATIVE, None, _arrays(obj))
 
@@ -177,7 +178,7 @@ def _classifier_prefix(model: nn.Layer) -> str | None:
 def _shown(keys: Sequence[str]) -> str:
     keys = list(keys)
     more = f", ... ({len(keys)} in all)" if len(keys) > SHOWN else ""
-    return ", ".join(keys[:SHOWN]) + more
+    return ", ".join(k if len(k) <= 120 else summarize(k, 120) for k in keys[:SHOWN]) + more
 
 
 def _describe(source: WeightsSource) -> str:
@@ -230,8 +231,8 @@ def convert(source: WeightsSource, model: nn.Layer) -> Conversion:
             if target is None:
                 unused.append(key)
                 continue
-            if target in renamed:
-                raise WeightsError(
+            if target in renamed:  # an internal invariant of the format's rules, not the user's file
+                raise RuntimeError(
                     f"{_describe(source)}: both {renamed[target][0]} and {key} map to {target} (a bug in the "
                     "format's rules)"
                 )
@@ -291,8 +292,8 @@ def check_options(source: WeightsSource, model_name: str, built: Mapping[str, An
         have = built.get(key, params[key].default if key in params else None)
         if have != need:
             raise WeightsError(
-                f"{_describe(source)} needs the model option Arch.{key}: {need!r} to reproduce its publisher's "
-                f"outputs, but the model was built with {have!r}; set it in Arch (giving the file as "
+                f"{_describe(source)} needs the model option Arch.{key}: {summarize(need)} to reproduce its "
+                f"publisher's outputs, but the model was built with {summarize(have)}; set it in Arch (giving the file as "
                 "Arch.pretrained or Global.pretrained_model sets it for you)"
             )
 

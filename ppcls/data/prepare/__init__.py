@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ppcls.utils.errors import ConfigError, summarize
+
 from .digits import prepare_digits
 
 PREPARERS: dict[str, Callable[..., Any]] = {"digits": prepare_digits}
@@ -17,5 +19,5 @@ def prepare_dataset(prepare_cfg: Mapping[str, Any] | None) -> None:
     cfg = dict(prepare_cfg)
     name = cfg.pop("name")
     if name not in PREPARERS:
-        raise ValueError(f"DataLoader.prepare.name: expected one of {', '.join(PREPARERS)}, got {name!r}")
+        raise ConfigError(f"DataLoader.prepare.name: expected one of {', '.join(PREPARERS)}, got {summarize(name)}")
     PREPARERS[name](**cfg)

@@ -16,6 +16,8 @@ import tempfile
 import cv2
 import numpy as np
 
+from ppcls.utils.errors import ConfigError, PathError
+
 logger = logging.getLogger(__name__)
 
 MARKER = ".complete"
@@ -28,7 +30,7 @@ def prepare_digits(dataset_dir: str = "./dataset/digits/", val_ratio: float = 0.
         logger.info("using the digits data set in %s", dataset_dir)
         return dataset_dir
     if not 0.0 < val_ratio < 1.0:
-        raise ValueError(f"DataLoader.prepare.val_ratio: expected a value in (0, 1), got {val_ratio}")
+        raise ConfigError(f"DataLoader.prepare.val_ratio: expected a value in (0, 1), got {val_ratio}")
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -51,7 +53,7 @@ def prepare_digits(dataset_dir: str = "./dataset/digits/", val_ratio: float = 0.
             for i in idx:
                 rel = f"images/{cls}/{i:04d}.png"
                 if not cv2.imwrite(os.path.join(tmp, rel), images[i]):
-                    raise OSError(f"could not write {os.path.join(tmp, rel)}")
+                    raise PathError(f"{os.path.join(tmp, rel)}: could not write the image (is the disk full or the folder read-only?)")
                 (val_lines if i in val_set else train_lines).append(f"{rel} {cls}\n")
         for name, lines in (("train_list.txt", train_lines), ("val_list.txt", val_lines)):
             with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from ppcls.registry import TRANSFORMS
+from ppcls.utils.errors import ConfigError, summarize
 
 from . import color as C
 
@@ -156,8 +157,8 @@ def fill_color(fillcolor: list | int | None, where: str) -> tuple[int, int, int]
         return FILL
     values = [fillcolor] * 3 if isinstance(fillcolor, int) else list(fillcolor)
     if len(values) != 3 or not all(isinstance(v, int) and 0 <= v <= 255 for v in values):
-        raise ValueError(
-            f"{where}.fillcolor: expected an integer or three integers in [0, 255], got {fillcolor!r}"
+        raise ConfigError(
+            f"{where}.fillcolor: expected an integer or three integers in [0, 255], got {summarize(fillcolor)}"
         )
     return tuple(values)  # type: ignore[return-value]
 

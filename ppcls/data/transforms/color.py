@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ppcls.registry import TRANSFORMS
+from ppcls.utils.errors import ConfigError, summarize
 from ppcls.utils.numbers import parse_number
 
 _IDENTITY = np.arange(256, dtype=np.float32)
@@ -28,7 +29,7 @@ def as_image(img: np.ndarray, where: str) -> np.ndarray:
         or img.shape[2] not in (1, 3)
     ):
         got = f"{img.dtype} array of shape {img.shape}" if isinstance(img, np.ndarray) else type(img).__name__
-        raise ValueError(
+        raise ConfigError(
             f"{where}: expected a uint8 HWC image with 1 or 3 channels (before NormalizeImage), got {got}"
         )
     return np.ascontiguousarray(img)
@@ -158,17 +159,17 @@ def _factor_range(
         return None
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
-            raise ValueError(f"ColorJitter.{name}: expected a number or [min, max], got {value!r}")
+            raise ConfigError(f"ColorJitter.{name}: expected a number or [min, max], got {summarize(value)}")
         lo, hi = (parse_number(v, f"ColorJitter.{name}") for v in value)
     else:
         v = parse_number(value, f"ColorJitter.{name}")
         if v < 0:
-            raise ValueError(f"ColorJitter.{name}: expected a non-negative number, got {value!r}")
+            raise ConfigError(f"ColorJitter.{name}: expected a non-negative number, got {summarize(value)}")
         lo, hi = center - v, center + v
         if lower is not None:
             lo = max(lower, lo)
     if lo > hi or (lower is not None and lo < lower):
-        raise ValueError(f"ColorJitter.{name}: expected {lower} <= min <= max, got {value!r}")
+        raise ConfigError(f"ColorJitter.{name}: expected {lower} <= min <= max, got {summarize(value)}")
     if lo == hi == center:
         return None
     return lo, hi
@@ -203,10 +204,10 @@ class ColorJitter:
                 self.ranges.append((name, rng))
         for name, (lo, hi) in self.ranges:
             if name == "hue" and not (-0.5 <= lo <= hi <= 0.5):
-                raise ValueError(f"ColorJitter.hue: expected values within [-0.5, 0.5], got {hue!r}")
+                raise ConfigError(f"ColorJitter.hue: expected values within [-0.5, 0.5], got {summarize(hue)}")
         self.prob = parse_number(prob, "ColorJitter.prob")
         if not 0.0 <= self.prob:
-            raise ValueError(f"ColorJitter.prob: expected a probability >= 0, got {prob!r}")
+            raise ConfigError(f"ColorJitter.prob: expected a probability >= 0, got {summarize(prob)}")
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         img = as_image(img, "ColorJitter")

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from ppcls.registry import TRANSFORMS
+from ppcls.utils.errors import ConfigError, DataError, summarize
 from ppcls.utils.numbers import parse_number
 
 _CV2_INTERP = {
@@ -40,13 +41,13 @@ _PIL_INTERP = {
 }
 
 
-class DecodeError(ValueError):
+class DecodeError(DataError):
     """The bytes are not an image this pipeline can read."""
 
 
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> str:
     if value not in choices:
-        raise ValueError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {summarize(value)}")
     return value
 
 
@@ -56,7 +57,7 @@ def _interp_name(interpolation: str | None) -> str | None:
     key = str(interpolation).lower()
     if key != "random" and key not in _CV2_INTERP and key not in _PIL_INTERP:
         valid = sorted(set(_CV2_INTERP) | set(_PIL_INTERP) | {"random"})
-        raise ValueError(f"interpolation: expected one of {', '.join(valid)}, got {interpolation!r}")
+        raise ConfigError(f"interpolation: expected one of {', '.join(valid)}, got {summarize(interpolation)}")
     return key
 
 
@@ -137,15 +138,15 @@ class ResizeImage:
         return_numpy: bool = True,
     ) -> None:
         if (size is None) == (resize_short is None):
-            raise ValueError("ResizeImage: give exactly one of size or resize_short")
+            raise ConfigError("ResizeImage: give exactly one of size or resize_short")
         if size is not None:
             w, h = (size, size) if isinstance(size, int) else tuple(size)
             if w <= 0 or h <= 0:
-                raise ValueError(f"ResizeImage.size: expected positive sizes, got {size!r}")
+                raise ConfigError(f"ResizeImage.size: expected positive sizes, got {summarize(size)}")
             self.size: tuple[int, int] | None = (int(w), int(h))
         else:
             if resize_short <= 0:
-                raise ValueError(f"ResizeImage.resize_short: expected > 0, got {resize_short}")
+                raise ConfigError(f"ResizeImage.resize_short: expected > 0, got {resize_short}")
             self.size = None
         self.resize_short = resize_short
         self.interpolation = _interp_name(interpolation)
@@ -171,7 +172,7 @@ class CropImage:
     def __call__(self, img: np.ndarray) -> np.ndarray:
         h, w = img.shape[:2]
         if w < self.w or h < self.h:
-            raise ValueError(f"CropImage: image {w}x{h} is smaller than the crop {self.w}x{self.h}")
+            raise DataError(f"CropImage: image {w}x{h} is smaller than the crop {self.w}x{self.h}")
         x0 = (w - self.w) // 2
         y0 = (h - self.h) // 2
         return img[y0 : y0 + self.h, x0 : x0 + self.w]
@@ -194,7 +195,7 @@ class RandCropImage:
         self.scale = tuple(scale) if scale is not None else (0.08, 1.0)
         self.ratio = tuple(ratio) if ratio is not None else (3.0 / 4.0, 4.0 / 3.0)
         if not (0 < self.scale[0] <= self.scale[1] <= 1.0):
-            raise ValueError(f"RandCropImage.scale: expected 0 < min <= max <= 1, got {scale!r}")
+            raise ConfigError(f"RandCropImage.scale: expected 0 < min <= max <= 1, got {summarize(scale)}")
         self.interpolation = _interp_name(interpolation)
         self.use_log_aspect = use_log_aspect
         self.backend = _check_choice("RandCropImage.backend", str(backend).lower(), ("cv2", "pil"))
@@ -225,7 +226,7 @@ class RandFlipImage:
 
     def __init__(self, flip_code: int = 1) -> None:
         if flip_code not in (-1, 0, 1):
-            raise ValueError(f"RandFlipImage.flip_code: expected -1, 0 or 1, got {flip_code}")
+            raise ConfigError(f"RandFlipImage.flip_code: expected -1, 0 or 1, got {flip_code}")
         self.flip_code = flip_code
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
@@ -251,7 +252,7 @@ class NormalizeImage:
         mean_v = np.asarray(mean if mean is not None else [0.485, 0.456, 0.406], dtype=np.float32)
         std_v = np.asarray(std if std is not None else [0.229, 0.224, 0.225], dtype=np.float32)
         if np.any(std_v == 0):
-            raise ValueError(f"NormalizeImage.std: values must be non-zero, got {std!r}")
+            raise ConfigError(f"NormalizeImage.std: values must be non-zero, got {summarize(std)}")
         self.order = _check_choice("NormalizeImage.order", str(order).lower(), ("chw", "hwc", ""))
         self.order = self.order or "hwc"
         # x * scale/std - mean/std: one multiply-add per pixel

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ppcls.registry import TRANSFORMS
+from ppcls.utils.errors import ConfigError, summarize
 from ppcls.utils.numbers import parse_number
 
 from . import color as C
@@ -49,11 +50,11 @@ class RandAugment:
         self, num_layers: int = 2, magnitude: float = 5, fillcolor: list | int | None = None
     ) -> None:
         if not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 0:
-            raise ValueError(f"RandAugment.num_layers: expected an integer >= 0, got {num_layers!r}")
+            raise ConfigError(f"RandAugment.num_layers: expected an integer >= 0, got {summarize(num_layers)}")
         magnitude = parse_number(magnitude, "RandAugment.magnitude")
         if not 0.0 <= magnitude <= MAX_LEVEL:
-            raise ValueError(
-                f"RandAugment.magnitude: expected a value in [0, {MAX_LEVEL:g}], got {magnitude!r}"
+            raise ConfigError(
+                f"RandAugment.magnitude: expected a value in [0, {MAX_LEVEL:g}], got {summarize(magnitude)}"
             )
         self.num_layers = num_layers
         self.magnitude = magnitude

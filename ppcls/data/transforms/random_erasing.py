@@ -12,6 +12,7 @@ import random
 import numpy as np
 
 from ppcls.registry import TRANSFORMS
+from ppcls.utils.errors import ConfigError, summarize
 from ppcls.utils.numbers import parse_number
 
 MODES = ("const", "rand", "pixel")
@@ -48,19 +49,19 @@ class RandomErasing:
         self.sh = parse_number(sh, "RandomErasing.sh")
         r1 = parse_number(r1, "RandomErasing.r1")
         if not 0.0 <= self.prob <= 1.0:
-            raise ValueError(f"RandomErasing.EPSILON: expected a probability in [0, 1], got {EPSILON!r}")
+            raise ConfigError(f"RandomErasing.EPSILON: expected a probability in [0, 1], got {summarize(EPSILON)}")
         if not 0.0 < self.sl <= self.sh <= 1.0:
-            raise ValueError(f"RandomErasing.sl/sh: expected 0 < sl <= sh <= 1, got sl={sl!r}, sh={sh!r}")
+            raise ConfigError(f"RandomErasing.sl/sh: expected 0 < sl <= sh <= 1, got sl={summarize(sl)}, sh={summarize(sh)}")
         if not r1 > 0:
-            raise ValueError(f"RandomErasing.r1: expected a positive aspect ratio, got {r1!r}")
+            raise ConfigError(f"RandomErasing.r1: expected a positive aspect ratio, got {summarize(r1)}")
         lo, hi = sorted((r1, 1.0 / r1))
         self.aspect = (math.log(lo), math.log(hi)) if use_log_aspect else (lo, hi)
         self.use_log_aspect = use_log_aspect
         if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
-            raise ValueError(f"RandomErasing.attempt: expected a positive integer, got {attempt!r}")
+            raise ConfigError(f"RandomErasing.attempt: expected a positive integer, got {summarize(attempt)}")
         self.attempt = attempt
         if mode not in MODES:
-            raise ValueError(f"RandomErasing.mode: expected one of {', '.join(MODES)}, got {mode!r}")
+            raise ConfigError(f"RandomErasing.mode: expected one of {', '.join(MODES)}, got {summarize(mode)}")
         self.mode = mode
         self.mean = np.asarray(mean if mean is not None else [0.0, 0.0, 0.0], dtype=np.float32)
 
@@ -76,7 +77,7 @@ class RandomErasing:
             elif self.mean.size == 1 or channels == 1:  # a grey image takes the first value
                 mean = np.full(channels, self.mean[0], dtype=np.float32)
             else:
-                raise ValueError(
+                raise ConfigError(
                     f"RandomErasing.mean: {self.mean.size} values for an image with {channels} channels"
                 )
             values = mean.reshape((channels, 1, 1) if chw else (1, 1, channels))
@@ -85,7 +86,7 @@ class RandomErasing:
     def __call__(self, img: np.ndarray) -> np.ndarray:
         if not isinstance(img, np.ndarray) or img.ndim != 3:
             got = f"shape {img.shape}" if isinstance(img, np.ndarray) else type(img).__name__
-            raise ValueError(
+            raise ConfigError(
                 f"RandomErasing: expected a 3-D HWC or CHW image (after NormalizeImage), got {got}"
             )
         if random.random() > self.prob:

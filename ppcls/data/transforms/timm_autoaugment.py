@@ -24,6 +24,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ppcls.registry import TRANSFORMS
+from ppcls.utils.errors import ConfigError, summarize
 from ppcls.utils.numbers import parse_number
 
 from . import color as C
@@ -176,7 +177,7 @@ def parse_rand_config(config_str: str) -> dict[str, float | int | bool]:
     """Parse ``rand-m9-n2-mstd0.5-mmax10-inc1-p0.5-w0`` into its settings, with defaults."""
     where = "TimmAutoAugment.config_str"
     if not isinstance(config_str, str) or not config_str:
-        raise ValueError(f"{where}: expected a string like 'rand-m9-mstd0.5-inc1', got {config_str!r}")
+        raise ConfigError(f"{where}: expected a string like 'rand-m9-mstd0.5-inc1', got {summarize(config_str)}")
     parts = config_str.split("-")
     if parts[0] != "rand":
         kind = (
@@ -187,8 +188,8 @@ def parse_rand_config(config_str: str) -> dict[str, float | int | bool]:
             else None
         )
         extra = f" (timm's {kind} is not implemented)" if kind else ""
-        raise ValueError(
-            f"{where}: only timm's RandAugment ('rand-...') is supported{extra}, got {config_str!r}"
+        raise ConfigError(
+            f"{where}: only timm's RandAugment ('rand-...') is supported{extra}, got {summarize(config_str)}"
         )
     out: dict[str, float | int | bool] = {
         "magnitude": MAX_LEVEL,
@@ -212,24 +213,24 @@ def parse_rand_config(config_str: str) -> dict[str, float | int | bool]:
         match = re.fullmatch(r"([a-z]+)(\d.*)", section)
         key, raw = match.groups() if match else (section, "")
         if key not in readers:
-            raise ValueError(
-                f"{where}: unknown section {section!r} in {config_str!r}; "
+            raise ConfigError(
+                f"{where}: unknown section {summarize(section)} in {summarize(config_str)}; "
                 "valid sections: m<magnitude>, n<layers>, mstd<std>, mmax<max>, inc<0|1>, p<prob>, w0"
             )
         try:
             name, value = readers[key](raw)
         except ValueError:
-            raise ValueError(
-                f"{where}: cannot read the value of section {section!r} in {config_str!r}"
+            raise ConfigError(
+                f"{where}: cannot read the value of section {summarize(section)} in {summarize(config_str)}"
             ) from None
         out[name] = value
     if out["magnitude"] < 0 or out["magnitude_std"] < 0 or out["magnitude_max"] <= 0:
-        raise ValueError(f"{where}: m and mstd must be >= 0 and mmax > 0, got {config_str!r}")
+        raise ConfigError(f"{where}: m and mstd must be >= 0 and mmax > 0, got {summarize(config_str)}")
     if out["num_layers"] < 0 or not 0.0 <= out["prob"] <= 1.0:
-        raise ValueError(f"{where}: n must be >= 0 and p within [0, 1], got {config_str!r}")
+        raise ConfigError(f"{where}: n must be >= 0 and p within [0, 1], got {summarize(config_str)}")
     if out["weight_set"] not in (-1, 0):
-        raise ValueError(
-            f"{where}: timm has one op weight set, w0; got w{out['weight_set']} in {config_str!r}"
+        raise ConfigError(
+            f"{where}: timm has one op weight set, w0; got w{out['weight_set']} in {summarize(config_str)}"
         )
     return out
 
@@ -254,18 +255,18 @@ class TimmAutoAugment:
         settings = parse_rand_config(config_str)
         interpolation = str(interpolation).lower()
         if interpolation != "random" and interpolation not in INTERPOLATIONS:
-            raise ValueError(
+            raise ConfigError(
                 f"TimmAutoAugment.interpolation: expected one of {', '.join([*INTERPOLATIONS, 'random'])}, "
-                f"got {interpolation!r}"
+                f"got {summarize(interpolation)}"
             )
         sizes = [img_size] if isinstance(img_size, int) else list(img_size)
         if not sizes or not all(isinstance(s, int) and s > 0 for s in sizes):
-            raise ValueError(
-                f"TimmAutoAugment.img_size: expected a positive integer or [h, w], got {img_size!r}"
+            raise ConfigError(
+                f"TimmAutoAugment.img_size: expected a positive integer or [h, w], got {summarize(img_size)}"
             )
         mean_v = list(mean) if mean is not None else list(IMAGENET_DEFAULT_MEAN)
         if len(mean_v) != 3:
-            raise ValueError(f"TimmAutoAugment.mean: expected three values in [0, 1], got {mean!r}")
+            raise ConfigError(f"TimmAutoAugment.mean: expected three values in [0, 1], got {summarize(mean)}")
         self.fill = tuple(min(255, int(round(255 * parse_number(m, "TimmAutoAugment.mean")))) for m in mean_v)
         self.prob = parse_number(prob, "TimmAutoAugment.prob")
         self.config_str = config_str
@@ -288,9 +289,9 @@ class TimmAutoAugment:
             w = np.array([CHOICE_WEIGHTS_0[n.replace("Increasing", "")] for n in names], dtype=np.float64)
             self.weights = w / w.sum()
             if self.num_layers > int(np.count_nonzero(w)):
-                raise ValueError(
+                raise ConfigError(
                     f"TimmAutoAugment.config_str: w0 draws ops without replacement, so n must be at most "
-                    f"{np.count_nonzero(w)}, got {config_str!r}"
+                    f"{np.count_nonzero(w)}, got {summarize(config_str)}"
                 )
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
