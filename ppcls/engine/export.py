@@ -96,6 +96,9 @@ def export_model(
     parent = os.path.dirname(save_dir)
     os.makedirs(parent, exist_ok=True)
     tmp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(save_dir)}.", dir=parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_dir, 0o777 & ~umask)  # mkdtemp makes a private 0700 folder; a service user must read it
     try:
         paddle.jit.save(static, os.path.join(tmp_dir, "inference"))
         label_name = None
