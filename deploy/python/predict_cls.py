@@ -36,7 +36,7 @@ from deploy.python.errors import (  # noqa: E402
 )
 from deploy.python.predictor import ClsPredictor  # noqa: E402
 from deploy.python.stream import predict_files  # noqa: E402
-from deploy.python.utils import list_images, load_config, write_json_lines  # noqa: E402
+from deploy.python.utils import list_named_images, load_config, write_json_lines  # noqa: E402
 
 DEFAULT_CONFIG = os.path.join(_ROOT, "deploy", "configs", "inference_cls.yaml")
 SHOWN_PATHS = 5  # unreadable files named in the summary; the rest are counted
@@ -53,7 +53,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def format_result(result: dict) -> str:
     """PaddleClas's line: ``NAME:\\tclass id(s): [...], score(s): [...], label_name(s): [...]``."""
-    name = os.path.basename(result.get("file_name") or "")
+    name = result.get("file_name") or ""  # relative to the folder given (see list_named_images)
     return (f"{name}:\tclass id(s): {result['class_ids']}, score(s): {result['scores']}, "
             f"label_name(s): {result.get('label_names', [])}")
 
@@ -81,10 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     g = predictor.config["Global"]
     if not g.get("infer_imgs"):
         raise DeployConfigError("Global.infer_imgs is not set: pass -o Global.infer_imgs=<image file or folder>")
-    files = list_images(g["infer_imgs"])
+    named = list_named_images(g["infer_imgs"])
+    files = [path for path, _ in named]
     if predictor.benchmark and g["benchmark_warmup"] > 0:
         predictor.warmup(_decodable(predictor, files, predictor.batch_size), g["benchmark_warmup"])
     results, skipped = predict_files(predictor, files)
+    names = dict(named)
+    for r in results:  # the path relative to the folder given, as tools/infer.py names it
+        r["file_name"] = names.get(r.get("file_name"), r.get("file_name"))
     for r in results:
         print(format_result(r), flush=False)
     sys.stdout.flush()

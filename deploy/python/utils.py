@@ -329,10 +329,17 @@ def check_global(g: Mapping) -> dict:
 
 def list_images(path: str | list) -> list[str]:
     """An image file, a folder (searched recursively, sorted) or a list of either."""
+    return [p for p, _ in list_named_images(path)]
+
+
+def list_named_images(path: str | list) -> list[tuple[str, str]]:
+    """``(path, name)`` of every image :func:`list_images` finds; the name is the path relative to the
+    folder given (``cat/001.jpg``: base names alone are ambiguous across class sub-folders), or the path
+    as given for a file. ``tools/infer.py`` names its results the same way."""
     if isinstance(path, (list, tuple)):
-        return [p for item in path for p in list_images(item)]
+        return [pair for item in path for pair in list_named_images(item)]
     if os.path.isfile(path):
-        return [path]
+        return [(path, path)]
     if os.path.isdir(path):
         found, left_out = [], []
         for root, _, files in os.walk(path):
@@ -347,7 +354,7 @@ def list_images(path: str | list) -> list[str]:
             logger.warning("Global.infer_imgs: left out %d file(s) under %s whose extension is not an image type "
                            "read here (%s): %s", len(left_out), path, ", ".join(IMAGE_EXTENSIONS),
                            few(sorted(left_out)))
-        return sorted(found)
+        return [(f, os.path.relpath(f, path)) for f in sorted(found)]
     raise DeployFileError(f"Global.infer_imgs: no such file or folder: {short(path)}")
 
 

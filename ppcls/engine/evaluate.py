@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import paddle
 
 from ppcls.utils import dist
+from ppcls.utils.errors import DataError
 from ppcls.utils.meters import LossMeter, format_metrics
 from ppcls.utils.progress import progress
 
 logger = logging.getLogger(__name__)
+
+SHOWN_PATHS = 5  # undecodable images named in a message; the rest are counted
 
 
 @paddle.no_grad()
@@ -24,11 +28,19 @@ def evaluate(
     metrics: Sequence[Any],
     epoch: int = 0,
     print_batch_step: int = 20,
+    max_bad_image_ratio: float = 0.01,
+    bad_image_paths: Callable[[np.ndarray], list[str]] | None = None,
 ) -> dict[str, float]:
     """Run ``model`` over ``loader``; returns ``{loss terms..., "loss", "top1", ...}``.
 
     Sums are all-reduced over ranks, so every rank gets the same figures as one process
     evaluating the whole set.
+
+    An image that cannot be decoded is left out of the loss and the metrics (the dataset puts another
+    sample in its place, which training uses and evaluation must not count twice); the images left out
+    are counted and named, and more than ``max_bad_image_ratio`` of the set (``Global.max_bad_image_ratio``,
+    as in training) raises :class:`DataError`. ``bad_image_paths`` maps dataset indices to file paths
+    (default: the loader's ``dataset.paths``).
     """
     was_training = model.training
     model.eval()
@@ -36,17 +48,32 @@ def evaluate(
     for metric in metrics:
         metric.reset()
     n_batches = len(loader)
+    samples = 0
+    bad_idx: list[int] = []
     start = time.time()
     with progress(total=n_batches, desc=f"eval epoch {epoch}", unit="batch") as bar:
-        for it, (images, labels, _bad) in enumerate(loader):
+        for it, (images, labels, bad) in enumerate(loader):
             logits = model(images)
-            if loss_fn is not None:
-                meter.update(loss_fn(logits, labels), images.shape[0])
-            for metric in metrics:
-                metric.update(logits, labels)
+            n = images.shape[0]
+            # one small host copy per batch (evaluation is not the hot loop); the common case uses all rows
+            replaced = np.asarray(bad.numpy() if hasattr(bad, "numpy") else bad).reshape(-1)
+            samples += n
+            if (replaced >= 0).any():
+                bad_idx.extend(int(i) for i in replaced[replaced >= 0])
+                keep = np.nonzero(replaced < 0)[0]
+                n = int(keep.size)
+                if n:
+                    rows = paddle.to_tensor(keep, dtype="int64")
+                    logits, labels = paddle.gather(logits, rows), paddle.gather(labels, rows)
+            if n:
+                if loss_fn is not None:
+                    meter.update(loss_fn(logits, labels), n)
+                for metric in metrics:
+                    metric.update(logits, labels)
             bar.update(1)
             if print_batch_step and (it % print_batch_step == 0 or it == n_batches - 1):
                 logger.info("[Eval][Epoch %d][Iter: %d/%d]", epoch, it, n_batches)
+    _check_bad_images(bad_idx, samples, epoch, max_bad_image_ratio, bad_image_paths, loader)
     results: dict[str, float] = {}
     results.update(meter.averages(reduce=dist.world_size() > 1))
     for metric in metrics:
@@ -55,3 +82,27 @@ def evaluate(
     if was_training:
         model.train()
     return results
+
+
+def _check_bad_images(bad_idx: list[int], samples: int, epoch: int, max_ratio: float,
+                      bad_image_paths: Callable[[np.ndarray], list[str]] | None, loader: Any) -> None:
+    """Count the undecodable images over all ranks; name a few; too many is a :class:`DataError`."""
+    n_bad, total = len(bad_idx), samples
+    if dist.world_size() > 1:  # every rank takes the same decision
+        counts = dist.all_reduce_sum(paddle.to_tensor([n_bad, samples], dtype="int64")).numpy()
+        n_bad, total = int(counts[0]), int(counts[1])
+    if not n_bad:
+        return
+    if bad_image_paths is None:
+        paths = getattr(getattr(loader, "dataset", None), "paths", None)
+        bad_image_paths = (lambda idx: [paths[int(i)] for i in idx]) if paths is not None else None
+    named = bad_image_paths(np.asarray(bad_idx[:SHOWN_PATHS])) if bad_image_paths else [str(i) for i in bad_idx]
+    shown = ", ".join(named[:SHOWN_PATHS]) + (f" and {n_bad - len(named[:SHOWN_PATHS])} more"
+                                              if n_bad > len(named[:SHOWN_PATHS]) else "")
+    summary = (f"{n_bad} of {total} evaluation images (epoch {epoch}) could not be decoded and were left out of "
+               f"the loss and the metrics: {shown}")
+    if n_bad >= total or n_bad > max_ratio * total:
+        raise DataError(
+            f"{summary}; that is more than Global.max_bad_image_ratio ({max_ratio:g}) allows. Fix or remove "
+            "them, or raise Global.max_bad_image_ratio to evaluate on the rest")
+    logger.warning("%s (within Global.max_bad_image_ratio=%g)", summary, max_ratio)

@@ -12,17 +12,28 @@ import paddle
 import paddle.nn.functional as F
 
 from ppcls.data.dataset import IMAGE_EXTENSIONS, warn_left_out
-from ppcls.utils.errors import MissingFileError, summarize
+from ppcls.data.transforms.ops import DecodeError
+from ppcls.utils.errors import DataError, MissingFileError, summarize
 
 logger = logging.getLogger(__name__)
+
+LOGGED_SKIPS = 5  # skipped files logged one by one (with the reason); the rest are counted
+SHOWN_PATHS = 5  # unreadable files named in the summary; the rest are counted
 
 
 def list_images(path: str | Sequence[str]) -> list[str]:
     """An image file, a folder (searched recursively, sorted) or a list of either."""
+    return [p for p, _ in list_named_images(path)]
+
+
+def list_named_images(path: str | Sequence[str]) -> list[tuple[str, str]]:
+    """``(path, name)`` of every image :func:`list_images` finds; the name is the path relative to the
+    folder given (``cat/001.jpg``: base names alone are ambiguous across class sub-folders), or the path
+    as given for a file. The predictor (``deploy/python/predict_cls.py``) names its results the same way."""
     if isinstance(path, (list, tuple)):
-        return [p for item in path for p in list_images(item)]
+        return [pair for item in path for pair in list_named_images(item)]
     if os.path.isfile(path):
-        return [path]
+        return [(path, path)]
     if os.path.isdir(path):
         found, left_out = [], []
         for root, _, files in os.walk(path):
@@ -34,7 +45,7 @@ def list_images(path: str | Sequence[str]) -> list[str]:
         if not found:
             raise MissingFileError(f"Infer.infer_imgs: no images ({', '.join(IMAGE_EXTENSIONS)}) under {path}")
         warn_left_out(sorted(left_out), f"Infer.infer_imgs {path}")
-        return sorted(found)
+        return [(f, os.path.relpath(f, path)) for f in sorted(found)]
     raise MissingFileError(f"Infer.infer_imgs: no such file or folder: {summarize(path)}")
 
 
@@ -44,27 +55,85 @@ def batches(items: list[str], batch_size: int) -> Iterator[list[str]]:
 
 
 def preprocess(files: Sequence[str], transform: Any) -> np.ndarray:
-    arrays = []
-    for path in files:
-        with open(path, "rb") as f:
-            img = transform(f.read())
-        if img.ndim == 3 and img.shape[-1] in (1, 3) and img.shape[0] not in (1, 3):
-            img = img.transpose(2, 0, 1)  # Infer transforms without ToCHWImage
-        arrays.append(np.ascontiguousarray(img, dtype=np.float32))
-    return np.stack(arrays)
+    """One batch array of ``files``; raises on a file that cannot be read or decoded."""
+    arrays, kept, skipped = prepare(files, transform)
+    if skipped:
+        raise skipped[0][2]
+    return arrays
+
+
+def _load(path: str, transform: Any) -> np.ndarray:
+    with open(path, "rb") as f:
+        img = transform(f.read())
+    if img.ndim == 3 and img.shape[-1] in (1, 3) and img.shape[0] not in (1, 3):
+        img = img.transpose(2, 0, 1)  # Infer transforms without ToCHWImage
+    return np.ascontiguousarray(img, dtype=np.float32)
+
+
+def prepare(files: Sequence[str], transform: Any) -> tuple[np.ndarray | None, list[int], list[tuple]]:
+    """The batch of the files that can be read and decoded, their positions in ``files``, and
+    ``(position, reason, error)`` of the others (skipped, as training and the predictor skip them)."""
+    arrays, kept, skipped = [], [], []
+    for i, path in enumerate(files):
+        try:
+            arrays.append(_load(path, transform))
+        except (DecodeError, OSError) as e:
+            reason = f"cannot read the file ({e.strerror or e})" if isinstance(e, OSError) else str(e)
+            skipped.append((i, reason, e))
+            continue
+        kept.append(i)
+    return (np.stack(arrays) if arrays else None), kept, skipped
 
 
 @paddle.no_grad()
 def predict_files(
-    model: paddle.nn.Layer, files: Sequence[str], transform: Any, postprocess: Any, batch_size: int = 10
+    model: paddle.nn.Layer, files: Sequence[str], transform: Any, postprocess: Any, batch_size: int = 10,
+    names: Sequence[str] | None = None, skipped: list[str] | None = None,
 ) -> Iterator[list[dict]]:
-    """Yield one list of result dicts per batch (softmax scores, top-k from ``postprocess``)."""
+    """Yield one list of result dicts per batch (softmax scores, top-k from ``postprocess``).
+
+    ``names``: the ``file_name`` of each file's result (default: its path). A file that cannot be read or
+    decoded is skipped (the first few logged with the reason) and its path appended to ``skipped``; the
+    caller judges their share with :func:`check_bad_images`.
+    """
     from ppcls.utils.progress import progress
 
+    files = list(files)
+    names = list(names) if names is not None else files
+    skipped = skipped if skipped is not None else []
     model.eval()
     with progress(total=len(files), desc="infer", unit="img") as bar:
-        for chunk in batches(list(files), batch_size):
-            x = paddle.to_tensor(preprocess(chunk, transform))
-            probs = F.softmax(model(x), axis=-1).numpy()
+        for start in range(0, len(files), batch_size):
+            chunk = files[start : start + batch_size]
+            x, kept, bad = prepare(chunk, transform)
+            for i, reason, _ in bad:
+                if len(skipped) < LOGGED_SKIPS:
+                    logger.warning("skipped %s: %s", chunk[i], reason)
+                elif len(skipped) == LOGGED_SKIPS:
+                    logger.warning("more unreadable files: counted, not logged one by one")
+                skipped.append(chunk[i])
             bar.update(len(chunk))
-            yield postprocess(probs, chunk)
+            if x is None:
+                continue
+            probs = F.softmax(model(paddle.to_tensor(x)), axis=-1).numpy()
+            yield postprocess(probs, [names[start + i] for i in kept])
+
+
+def check_bad_images(skipped: Sequence[str], total: int, max_ratio: float) -> None:
+    """Name a few of the unreadable files and count them; more than ``max_ratio`` of ``total`` (or all
+    of them) raises :class:`DataError` naming ``Global.max_bad_image_ratio``; fewer is a warning."""
+    if not skipped:
+        return
+    ratio = len(skipped) / max(total, 1)
+    shown = ", ".join(skipped[:SHOWN_PATHS]) + (f" and {len(skipped) - SHOWN_PATHS} more"
+                                                if len(skipped) > SHOWN_PATHS else "")
+    summary = (f"{len(skipped)} of {total} input file(s) ({ratio:.1%}) could not be read as images and were "
+               f"skipped: {shown}")
+    if len(skipped) == total:
+        raise DataError(f"Infer.infer_imgs: {summary}; none could be read")
+    if ratio > max_ratio:
+        raise DataError(
+            f"{summary}; that is more than Global.max_bad_image_ratio={max_ratio:g} allows (the results of the "
+            "others were printed; fix or remove the files, or pass -o Global.max_bad_image_ratio=<fraction> "
+            "to accept more)")
+    logger.warning("%s (within Global.max_bad_image_ratio=%g)", summary, max_ratio)

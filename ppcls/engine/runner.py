@@ -177,7 +177,8 @@ def build_training(cfg: dict, folder: str, save: bool = True, stop: StopRequest 
     evaluator = None
     if eval_loader is not None:
         def evaluator(epoch: int) -> dict[str, float]:
-            return evaluate(model, eval_loader, eval_loss, eval_metrics, epoch, print_step)
+            return evaluate(model, eval_loader, eval_loss, eval_metrics, epoch, print_step,
+                            max_bad_image_ratio=float(g.get("max_bad_image_ratio", 0.01)))
 
     from .amp import build_amp
 
@@ -257,12 +258,13 @@ def evaluate_config(cfg: dict) -> dict[str, float]:
     loader = build_dataloader(cfg["DataLoader"]["Eval"], "Eval", class_num, g.get("seed"))
     loss = build_loss((cfg.get("Loss") or {}).get("Eval"), class_num)
     metrics = build_metrics((cfg.get("Metric") or {}).get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}], class_num)
+    ratio = float(g.get("max_bad_image_ratio", 0.01))  # undecodable images: as in training and infer
     if g.get("save_plots"):
         from .visual import class_names_for, evaluate_with_plots
 
         return evaluate_with_plots(model, loader, loss, metrics, run_dir(cfg), int(g.get("print_batch_step", 10)),
-                                   class_names=class_names_for(cfg, loader.dataset))
-    return evaluate(model, loader, loss, metrics, 0, int(g.get("print_batch_step", 10)))
+                                   class_names=class_names_for(cfg, loader.dataset), max_bad_image_ratio=ratio)
+    return evaluate(model, loader, loss, metrics, 0, int(g.get("print_batch_step", 10)), max_bad_image_ratio=ratio)
 
 
 def build_postprocess(infer_cfg: Mapping, class_num: int) -> Any:
@@ -273,7 +275,7 @@ def build_postprocess(infer_cfg: Mapping, class_num: int) -> Any:
 
 def infer_config(cfg: dict):
     """``tools/infer.py``: yields one list of result dicts per batch."""
-    from .infer import list_images, predict_files
+    from .infer import check_bad_images, list_named_images, predict_files
 
     _setup(cfg)
     _prepare_data(cfg)
@@ -281,10 +283,14 @@ def infer_config(cfg: dict):
     if not infer.get("infer_imgs"):
         raise ConfigError("Infer.infer_imgs is not set: pass -o Infer.infer_imgs=<image file or folder>")
     model = _load_weights_for_use(cfg)
-    files = list_images(infer["infer_imgs"])
+    named = list_named_images(infer["infer_imgs"])
+    files = [path for path, _ in named]
     transform = build_transforms(infer.get("transforms"))
     post = build_postprocess(infer, _class_num(cfg))
-    yield from predict_files(model, files, transform, post, int(infer.get("batch_size", 10)))
+    skipped: list[str] = []  # undecodable files are skipped as in training and the predictor
+    yield from predict_files(model, files, transform, post, int(infer.get("batch_size", 10)),
+                             names=[name for _, name in named], skipped=skipped)
+    check_bad_images(skipped, len(files), float(cfg["Global"].get("max_bad_image_ratio", 0.01)))
 
 
 def export_config(cfg: dict) -> str:

@@ -194,6 +194,7 @@ def evaluate_with_plots(
     folder: str,
     print_batch_step: int,
     class_names: Sequence[str] | None = None,
+    max_bad_image_ratio: float = 0.01,
 ) -> dict[str, float]:
     """:func:`~ppcls.engine.evaluate.evaluate`, also writing the confusion matrix and per-class accuracy.
 
@@ -201,7 +202,10 @@ def evaluate_with_plots(
     """
     confusion = ConfusionMatrix()
     with progress(len(loader), "eval", "batch") as bar:
-        results = evaluate(model, _Ticking(loader, bar), loss, [*metrics, confusion], 0, print_batch_step)
+        paths = getattr(loader.dataset, "paths", None)
+        results = evaluate(model, _Ticking(loader, bar), loss, [*metrics, confusion], 0, print_batch_step,
+                           max_bad_image_ratio=max_bad_image_ratio,
+                           bad_image_paths=(lambda idx: [paths[int(i)] for i in idx]) if paths is not None else None)
     matrix = confusion.matrix
     if dist.is_main() and matrix is not None:
         names = list(class_names) if class_names else resolve_class_names(matrix.shape[0], loader.dataset)

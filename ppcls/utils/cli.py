@@ -53,9 +53,31 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def load(args: argparse.Namespace) -> dict:
+    """The config ``-c`` names with its ``-o`` overrides.
+
+    A relative ``-c configs/...`` that does not exist in the current folder is the recipe shipped
+    with ppcls (logged), so ``ppcls train -c configs/quick_start/...`` works from any folder; so
+    are shipped files the config names (``ppcls/utils/imagenet1k_label_list.txt``).
+    """
+    from ppcls._resources import resolve
     from ppcls.utils.config import load_config
 
-    return load_config(args.config, args.override)
+    args.config = resolve(args.config, "config")
+    return _resolve_shipped_files(load_config(args.config, args.override))
+
+
+def _resolve_shipped_files(node):
+    """Relative ``ppcls/...``/``configs/...`` paths in a config that only exist as shipped files."""
+    from ppcls._resources import resolve
+
+    if isinstance(node, dict):
+        for key, value in node.items():
+            node[key] = _resolve_shipped_files(value)
+    elif isinstance(node, list):
+        node[:] = [_resolve_shipped_files(v) for v in node]
+    elif isinstance(node, str) and node.startswith(("ppcls/", "configs/")):
+        return resolve(node)
+    return node
 
 
 def is_user_error(exc: BaseException) -> bool:

@@ -462,6 +462,7 @@ def validate_config(cfg: Mapping, source: str = "config") -> None:
     if cfg.get("EMA") is not None:
         check_keys("EMA", cfg["EMA"], EMA_KEYS)
     _global_class_num(cfg["Global"], cfg["Arch"])
+    _validate_image_shape(cfg["Global"])
     _validate_arch(cfg["Arch"])
     _validate_loss(cfg.get("Loss"), R)
     _validate_optimizer(cfg.get("Optimizer"), R)
@@ -514,6 +515,26 @@ def _global_class_num(g: dict, arch: dict) -> None:
             f"Global.class_num: {summarize(value)} differs from Arch.class_num: {summarize(arch['class_num'])}; "
             "the model is built with Arch.class_num. Give the class count once, in Arch.class_num, or make the "
             "two equal"
+        )
+
+
+def _validate_image_shape(g: Mapping) -> None:
+    """``Global.image_shape`` is the exported model's input, [C, H, W]; refused here, before a training run
+    whose result could not be exported, rather than at export."""
+    if "image_shape" not in g:
+        return
+    shape = g["image_shape"]
+    ok = (isinstance(shape, list) and len(shape) == 3
+          and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape))
+    if not ok:
+        raise ConfigError(
+            f"Global.image_shape: expected three positive integers [C, H, W] (e.g. [3, 224, 224]), "
+            f"got {summarize(shape)}"
+        )
+    if shape[0] != 3:
+        raise ConfigError(
+            f"Global.image_shape: the channel count C must be 3 (every model here takes RGB images; "
+            f"grayscale images are decoded to 3 channels), got {summarize(shape)}"
         )
 
 

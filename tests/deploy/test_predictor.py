@@ -404,7 +404,8 @@ def test_predict_cls_command_line(lcnet, photos, tmp_path):
     assert "warning: 1 of 4 input file(s) (25.0%) could not be read" in proc.stderr
     lines = [ln for ln in proc.stdout.splitlines() if "class id(s)" in ln]
     assert len(lines) == 3
-    assert all(ln.split(":\t")[0] in {os.path.basename(p) for p in photos} for ln in lines)
+    # named by the path relative to the folder given (base names alone are ambiguous across sub-folders)
+    assert all(ln.split(":\t")[0] in {f"sub/{os.path.basename(p)}" for p in photos} for ln in lines)
     assert "score(s): [" in lines[0] and "label_name(s): ['class " in lines[0]
     rows = [json.loads(x) for x in results.read_text().splitlines()]
     pred = make_predictor(folder, batch_size=3, enable_mkldnn=False)

@@ -116,7 +116,10 @@ def test_infer_and_predictor_agree_on_the_whole_result(setup, digits_dir, tmp_pa
         expected = [f"class name {i}" for i in a["class_ids"]] if with_labels else []
         assert a["label_names"] == b["label_names"] == expected
     assert [r["file_name"] for r in ours] == sorted(r["file_name"] for r in ours)  # both in file order
+    # named by the path relative to the folder given (base names alone are ambiguous across sub-folders)
+    assert [r["file_name"] for r in ours] == ["astronaut.jpg", "coffee.png", "more/chelsea.jpg", "more/rocket.jpg"]
     # the printed PaddleClas line carries the same ids and names
     for row, line in zip(theirs, lines, strict=True):
         assert line == format_result(row)
+        assert line.startswith(f"{row['file_name']}:\t")
         assert f"label_name(s): {row['label_names']}" in line

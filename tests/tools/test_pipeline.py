@@ -87,9 +87,9 @@ def test_export_and_paddle_inference_parity(trained, digits_dir, tmp_path):
     from ppcls.engine.infer import preprocess
 
     transform = build_transforms(trained["cfg"]["Infer"]["transforms"])
-    files = sorted(expected)
+    files = sorted(expected)  # named relative to the folder given
     for batch in (files[:1], files[1:4]):  # dynamic batch: 1 then 3
-        x = preprocess(batch, transform)
+        x = preprocess([os.path.join(folder, name) for name in batch], transform)
         handle = predictor.get_input_handle(predictor.get_input_names()[0])
         handle.reshape(list(x.shape))
         handle.copy_from_cpu(x)

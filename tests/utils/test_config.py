@@ -71,6 +71,10 @@ def test_fraction_parser_never_evals():
         (["DataLoader.Train.dataset.transform_ops=[{ResizeImg: {size: 3}}]"], "unknown transform name 'ResizeImg'"),
         (["DataLoader.Train.sampler.batch_size=big"], "batch_size: expected int"),
         (["Infer.PostProcess.name=TopK"], "unknown postprocess name 'TopK'. Did you mean: Topk"),
+        (["Global.image_shape=[3, 64]"], "Global.image_shape: expected three positive integers [C, H, W]"),
+        (["Global.image_shape=[3, 0, 64]"], "Global.image_shape: expected three positive integers"),
+        (["Global.image_shape=[3, 64.5, 64]"], "Global.image_shape: expected three positive integers"),
+        (["Global.image_shape=[1, 64, 64]"], "Global.image_shape: the channel count C must be 3"),
     ],
 )
 def test_errors_name_the_key_and_the_choices(overrides, message):
