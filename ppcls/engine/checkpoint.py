@@ -330,6 +330,17 @@ def _load_bytes(data: bytes) -> Any:
     return paddle.load(io.BytesIO(data))
 
 
+def _collect(listing: Mapping[str, Any], paths: Callable[[str, Mapping], tuple[str, ...]]) -> dict[str, bytes] | None:
+    """Each listed part's bytes from the first of its ``paths`` whose size and checksum match, or None."""
+    out = {}
+    for part, info in listing.items():
+        data = next((d for d in (_read(p) for p in paths(part, info)) if _matches(d, info)), None)
+        if data is None:
+            return None
+        out[part] = data
+    return out
+
+
 def _read_set(prefix: str) -> tuple[dict[str, bytes] | None, str]:
     """The bytes of every part of the newest complete set at ``prefix``, or None and why not.
 
@@ -340,15 +351,8 @@ def _read_set(prefix: str) -> tuple[dict[str, bytes] | None, str]:
     record = _read_journal(prefix)
     if record:
         folder = os.path.dirname(prefix)
-        parts = {}
-        for part, info in record["parts"].items():
-            data = _read(os.path.join(folder, info["file"]))
-            if not _matches(data, info):
-                data = _read(prefix + part)
-            if not _matches(data, info):
-                break
-            parts[part] = data
-        else:
+        parts = _collect(record["parts"], lambda part, info: (os.path.join(folder, info["file"]), prefix + part))
+        if parts is not None:
             return parts, ""
     states_data = _read(prefix + STATES)
     manifest = None
@@ -358,14 +362,9 @@ def _read_set(prefix: str) -> tuple[dict[str, bytes] | None, str]:
         except Exception:  # a damaged file of a set written without this protocol
             manifest = None
         if isinstance(manifest, Mapping):
-            parts = {STATES: states_data}
-            for part, info in manifest.items():
-                data = _read(prefix + part)
-                if not _matches(data, info):
-                    break
-                parts[part] = data
-            else:
-                return parts, ""
+            parts = _collect(manifest, lambda part, info: (prefix + part,))
+            if parts is not None:
+                return {STATES: states_data, **parts}, ""
     if manifest is None and record is None:
         params = _read(prefix + PARAMS)
         if params is not None:  # no manifest: PaddleClas's or an older set, read as it is
