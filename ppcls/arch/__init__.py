@@ -15,7 +15,7 @@ from ppcls.utils.errors import ConfigError, UnknownNameError, summarize
 
 from . import backbone  # noqa: F401  (registers every family)
 from .pretrained import pretrained_path, resolve_weights
-from .weights import WeightsSource, apply, identify
+from .weights import WeightsError, WeightsSource, apply, identify
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ def model_arguments(name: str) -> dict[str, inspect.Parameter] | None:
     return {k: p for k, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL}
 
 
-def build_model(arch_cfg: Mapping[str, Any], weights: str | None = None) -> nn.Layer:
+def build_model(arch_cfg: Mapping[str, Any], weights: str | WeightsSource | None = None,
+                head_must_fit: bool = False) -> nn.Layer:
     """Build the backbone named ``arch_cfg['name']`` with the other keys as arguments.
 
     Weights come from ``weights`` (``Global.pretrained_model``) when given, else from
@@ -57,7 +58,9 @@ def build_model(arch_cfg: Mapping[str, Any], weights: str | None = None) -> nn.L
     file's publisher needs (pooling mode, activation, dropout scaling) are applied unless
     ``Arch`` sets them itself, and recorded as ``model.publisher_options`` so checkpoints
     carry them. ``freeze_backbone``/``freeze_params`` freeze parameters
-    (see :func:`ppcls.arch.freeze.freeze_parameters`).
+    (see :func:`ppcls.arch.freeze.freeze_parameters`). ``head_must_fit`` (evaluating, predicting,
+    exporting): weights whose classifier has another class count are refused, not re-initialised.
+    The class names a checkpoint of ours carries become ``model.class_names``.
     """
     if "name" not in arch_cfg:
         raise ConfigError("Arch.name: missing; name a registered model, e.g. PPLCNet_x1_0")
@@ -76,8 +79,14 @@ def build_model(arch_cfg: Mapping[str, Any], weights: str | None = None) -> nn.L
     options = _source_options(source, kwargs) if source is not None else {}
     model = entry(**options, **kwargs)
     if source is not None:
-        apply(model, source)
+        report = apply(model, source)
+        if head_must_fit and report.reinitialised:
+            raise WeightsError(
+                f"{source.path}: its classifier ({', '.join(report.reinitialised)}) has another class count than "
+                f"Arch.class_num={kwargs.get('class_num', 1000)}; set -o Arch.class_num to the class count the "
+                "weights were trained with")
     model.publisher_options = options
+    model.class_names = source.class_names if source is not None else None
     if arch_cfg.get("freeze_backbone") or arch_cfg.get("freeze_params"):
         from .freeze import freeze_parameters
 
@@ -89,7 +98,8 @@ def build_model(arch_cfg: Mapping[str, Any], weights: str | None = None) -> nn.L
     return model
 
 
-def _weight_source(name: str, arch_cfg: Mapping[str, Any], weights: str | None) -> WeightsSource | None:
+def _weight_source(name: str, arch_cfg: Mapping[str, Any],
+                   weights: str | WeightsSource | None) -> WeightsSource | None:
     """The weights file to load, read and recognised (not yet applied), or None."""
     pretrained = arch_cfg.get("pretrained")
     use_ssld = bool(arch_cfg.get("use_ssld"))
@@ -99,7 +109,7 @@ def _weight_source(name: str, arch_cfg: Mapping[str, Any], weights: str | None) 
         if pretrained:
             logger.info("Global.pretrained_model is set, so Arch.pretrained (%s) is not read: every tensor comes "
                         "from Global.pretrained_model", pretrained)
-        source = identify(resolve_weights(str(weights)), name)
+        source = weights if isinstance(weights, WeightsSource) else identify(resolve_weights(str(weights)), name)
         logger.info("Global.pretrained_model: %s", source.path)
         return source
     if pretrained:

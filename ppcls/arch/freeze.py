@@ -25,7 +25,7 @@ def head_prefixes(model: nn.Layer) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _matches(name: str, prefixes: Iterable[str]) -> bool:
+def matches_prefix(name: str, prefixes: Iterable[str]) -> bool:
     return any(name == p or name.startswith(p.rstrip(".") + ".") for p in prefixes)
 
 
@@ -54,7 +54,7 @@ def freeze_parameters(model: nn.Layer, freeze_backbone: bool = False, prefixes: 
     heads = head_prefixes(model) if freeze_backbone else ()
     frozen: list[str] = []
     for name, param in model.named_parameters():
-        if (freeze_backbone and not _matches(name, heads)) or _matches(name, prefixes):
+        if (freeze_backbone and not matches_prefix(name, heads)) or matches_prefix(name, prefixes):
             param.stop_gradient = True
             frozen.append(name)
     frozen_bn = [
@@ -67,3 +67,4 @@ def freeze_parameters(model: nn.Layer, freeze_backbone: bool = False, prefixes: 
     logger.info("froze %d of %d parameter tensors (%d BatchNorm layers keep their statistics)",
                 len(frozen), total, len(frozen_bn))
     return frozen
+

@@ -13,6 +13,7 @@ import numpy as np
 from ppcls.registry import DATASETS
 from ppcls.utils.errors import DataError, MissingFileError  # noqa: F401  (DataError: re-exported)
 
+from .data_dir import class_folder_names
 from .transforms import build_transforms
 from .transforms.ops import DecodeError
 
@@ -96,9 +97,7 @@ def scan_class_folders(image_root: str) -> tuple[list[str], list[int], list[str]
     """(paths, labels, class names) from ``image_root/<class>/<image>``, classes sorted."""
     if not os.path.isdir(image_root):
         raise MissingFileError(f"image_root is not a folder: {image_root}")
-    classes = sorted(
-        d for d in os.listdir(image_root) if os.path.isdir(os.path.join(image_root, d))
-    )
+    classes = class_folder_names(image_root)  # hidden folders (.ipynb_checkpoints, ...) are not classes
     if not classes:
         raise DataError(f"{image_root}: no class sub-folders found (expected image_root/<class>/*.jpg)")
     paths: list[str] = []
@@ -141,6 +140,7 @@ class ImageNetDataset:
     ) -> None:
         self.image_root = image_root
         self.class_names: list[str] | None = None
+        self._undecodable_seen = 0  # per process: see _warn_undecodable
         if cls_label_path:
             self.paths, self.labels = read_file_list(cls_label_path, image_root, None if relabel else class_num, delimiter)
             if relabel:
@@ -186,9 +186,29 @@ class ImageNetDataset:
             except (DecodeError, OSError) as e:
                 if bad < 0:
                     bad = idx
-                logger.warning("undecodable image %s (%s); using another sample", self.paths[current], e)
+                self._warn_undecodable(self.paths[current], e)
                 current = random.randrange(len(self.paths))
         raise DataError(f"{MAX_REPLACEMENT_TRIES} images in a row could not be decoded, last {self.paths[current]}")
+
+    # undecodable images named per process; later ones are only counted (by the trainer, via bad_index)
+    shown_undecodable: int = 5
+
+    def _warn_undecodable(self, path: str, error: Exception) -> None:
+        """Name the first ``shown_undecodable`` undecodable images, then say once that the rest go unnamed.
+
+        The count lives on this instance, so it is per process: the main process and each DataLoader
+        worker (a forked copy of the dataset) name up to ``shown_undecodable`` files, and workers that
+        are started again each epoch (``persistent_workers`` off) start counting again. The trainer
+        still counts every substituted sample per epoch and stops past ``Global.max_bad_image_ratio``.
+        """
+        self._undecodable_seen += 1
+        seen = self._undecodable_seen
+        if seen <= self.shown_undecodable:
+            logger.warning("undecodable image %s (%s); using another sample", path, error)
+        elif seen == self.shown_undecodable + 1:
+            logger.warning("more than %d undecodable images in process %d: further ones are replaced as well and "
+                           "counted in the epoch's or evaluation's summary, but not named here",
+                           self.shown_undecodable, os.getpid())
 
 
 def _finalise_layout(ops: Sequence[Any]) -> bool:

@@ -22,9 +22,14 @@ from typing import Any
 
 from ppcls.utils.errors import ConfigError, UnknownNameError, summarize
 
+logger = logging.getLogger(__name__)
+
 
 class Callback:
     """No-op hooks; subclasses override what they need."""
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        pass
 
     def on_train_log(self, step: int, values: dict[str, float]) -> None:
         pass
@@ -34,6 +39,38 @@ class Callback:
 
     def on_train_end(self, history: list[dict[str, Any]]) -> None:
         pass
+
+
+class HeadOnlyEpochs(Callback):
+    """For the first ``epochs`` epochs only the classifier head learns (``Global.finetune.head_only_epochs``).
+
+    The backbone's parameters get a learning-rate multiplier of 0 (Paddle reads a parameter's
+    ``optimize_attr['learning_rate']`` at every step), then their own again; nothing about the
+    graph changes, so it works the same in eager, ``to_static`` and data-parallel training, on
+    every rank. Its BatchNorm statistics keep adapting to the new data meanwhile.
+    """
+
+    def __init__(self, model: Any, epochs: int) -> None:
+        from ppcls.arch.freeze import head_prefixes, matches_prefix  # here: tools/train.py imports this module before Paddle
+
+        heads = head_prefixes(model)
+        self.epochs = int(epochs)
+        self.backbone = [p for name, p in model.named_parameters() if not matches_prefix(name, heads) and not p.stop_gradient]
+        self.own = [p.optimize_attr.get("learning_rate", 1.0) for p in self.backbone]
+        self.frozen: bool | None = None
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        frozen = epoch <= self.epochs
+        if frozen == self.frozen:
+            return
+        for p, own in zip(self.backbone, self.own):
+            p.optimize_attr["learning_rate"] = 0.0 if frozen else own
+        if frozen:
+            logger.info("epoch %d: head only (Global.finetune.head_only_epochs=%d): %d backbone tensors wait",
+                        epoch, self.epochs, len(self.backbone))
+        elif self.frozen is not None:
+            logger.info("epoch %d: the whole network learns from now on", epoch)
+        self.frozen = frozen
 
 
 EXIT_STOPPED = 3  # tools/train.py's exit status after a clean stop on a signal (or a non-finite loss)

@@ -482,16 +482,22 @@ class Checkpointer:
 
 
 def weights_state(model: paddle.nn.Layer) -> dict:
-    """``model``'s state dict, plus the model options its weights' publisher needed (if any).
+    """``model``'s state dict, plus what rebuilding and naming its outputs needs (if known).
 
     Fine-tuning from, say, torchvision's SqueezeNet builds the model with ``ceil_mode``; the
     option travels in the checkpoint so that evaluating or exporting it rebuilds the same
-    network (see :mod:`ppcls.arch.weights.loader`).
+    network (see :mod:`ppcls.arch.weights.loader`). The training data's class names
+    (``model.class_names``) travel too, so ``tools/infer.py`` and the export name the classes
+    without the data at hand.
     """
     state = model.state_dict()
     options = getattr(model, "publisher_options", None)
-    if options:
-        state = {**state, META_KEY: {"family": type(model).__name__, "arch_options": dict(options)}}
+    names = getattr(model, "class_names", None)
+    if options or names:
+        meta: dict = {"family": type(model).__name__, "arch_options": dict(options or {})}
+        if names:
+            meta.update(class_num=len(names), class_names=list(names))
+        state = {**state, META_KEY: meta}
     return state
 
 

@@ -15,9 +15,22 @@ from ppcls.utils.errors import ConfigError, DeviceError, summarize
 logger = logging.getLogger(__name__)
 
 
-def setup_device(device: str = "cpu", num_threads: int | None = None, use_mkldnn: bool | None = None) -> str:
-    """Select ``device`` ('cpu', 'gpu', 'gpu:N', ...) and CPU threads; returns the place name."""
-    device = (device or "cpu").lower()
+def resolve_device(device: str | None) -> str:
+    """``auto`` (or unset): the GPU when this Paddle build has CUDA and sees a GPU, else the CPU (logged)."""
+    device = (device or "auto").lower()
+    if device != "auto":
+        return device
+    has_gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+    chosen = "gpu" if has_gpu else "cpu"
+    logger.info("Global.device=auto: %s (%s)", chosen,
+                "this Paddle build has CUDA and a GPU" if has_gpu else
+                "this Paddle build has no CUDA support" if not paddle.device.is_compiled_with_cuda() else "no GPU is visible")
+    return chosen
+
+
+def setup_device(device: str = "auto", num_threads: int | None = None, use_mkldnn: bool | None = None) -> str:
+    """Select ``device`` ('auto', 'cpu', 'gpu', 'gpu:N', ...) and CPU threads; returns the place name."""
+    device = resolve_device(device)
     kind = device.split(":")[0]
     if kind == "gpu" and not paddle.device.is_compiled_with_cuda():
         raise DeviceError(
@@ -29,7 +42,7 @@ def setup_device(device: str = "cpu", num_threads: int | None = None, use_mkldnn
     ):
         raise DeviceError(f"Global.device={device}: this Paddle build does not support {kind}")
     if kind not in ("cpu", "gpu", "xpu", "npu", "mlu"):
-        raise ConfigError(f"Global.device: expected cpu, gpu, xpu, npu or mlu, got {summarize(device)}")
+        raise ConfigError(f"Global.device: expected auto, cpu, gpu, xpu, npu or mlu, got {summarize(device)}")
     if kind == "gpu" and ":" not in device:
         device = f"gpu:{int(os.environ.get('FLAGS_selected_gpus', '0').split(',')[0])}"
     paddle.set_device(device)

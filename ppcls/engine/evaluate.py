@@ -53,18 +53,10 @@ def evaluate(
     start = time.time()
     with progress(total=n_batches, desc=f"eval epoch {epoch}", unit="batch") as bar:
         for it, (images, labels, bad) in enumerate(loader):
-            logits = model(images)
-            n = images.shape[0]
-            # one small host copy per batch (evaluation is not the hot loop); the common case uses all rows
-            replaced = np.asarray(bad.numpy() if hasattr(bad, "numpy") else bad).reshape(-1)
-            samples += n
-            if (replaced >= 0).any():
-                bad_idx.extend(int(i) for i in replaced[replaced >= 0])
-                keep = np.nonzero(replaced < 0)[0]
-                n = int(keep.size)
-                if n:
-                    rows = paddle.to_tensor(keep, dtype="int64")
-                    logits, labels = paddle.gather(logits, rows), paddle.gather(labels, rows)
+            samples += images.shape[0]
+            logits, labels, replaced = decoded_rows(model(images), labels, bad)
+            bad_idx.extend(int(i) for i in replaced)
+            n = int(labels.shape[0])
             if n:
                 if loss_fn is not None:
                     meter.update(loss_fn(logits, labels), n)
@@ -82,6 +74,26 @@ def evaluate(
     if was_training:
         model.train()
     return results
+
+
+def decoded_rows(
+    logits: paddle.Tensor, labels: paddle.Tensor, bad: Any
+) -> tuple[paddle.Tensor, paddle.Tensor, np.ndarray]:
+    """``(logits, labels, replaced)``: the rows without substitutes (``bad >= 0``) and the indices they replaced.
+
+    A substitute is another random sample with its own label standing in for an undecodable image, so
+    the metrics, the loss and the confusion matrix leave it out. One small host copy per batch
+    (evaluation is not the hot loop); the common case keeps all rows.
+    """
+    flags = np.asarray(bad.numpy() if hasattr(bad, "numpy") else bad).reshape(-1)
+    replaced = flags[flags >= 0]
+    if not replaced.size:
+        return logits, labels, replaced
+    keep = np.nonzero(flags < 0)[0]
+    if keep.size:
+        rows = paddle.to_tensor(keep, dtype="int64")
+        return paddle.gather(logits, rows), paddle.gather(labels, rows), replaced
+    return logits[:0], labels[:0], replaced
 
 
 def _check_bad_images(bad_idx: list[int], samples: int, epoch: int, max_ratio: float,

@@ -70,12 +70,18 @@ def export_model(
     label_list_file: str | None = None,
     add_softmax: bool = True,
     export_type: str = "paddle",
+    class_names: Sequence[str] | None = None,
 ) -> str:
     """Write a Paddle inference model (dynamic batch) and ``inference.yml`` into ``save_dir``.
 
     The folder appears complete or not at all. ``export_type: onnx`` also writes
-    ``inference.onnx`` through paddle2onnx.
+    ``inference.onnx`` through paddle2onnx. The class names (``label_list.txt``) come from
+    ``class_names`` or are copied from ``label_list_file``.
     """
+    if class_names is not None and label_list_file:
+        raise ConfigError("export: give class_names or label_list_file, not both")
+    if class_names is not None and len(class_names) != int(class_num):
+        raise ConfigError(f"export: {len(class_names)} class names for {class_num} classes (Arch.class_num)")
     if len(image_shape) != 3:
         raise ConfigError(f"Global.image_shape: expected [C, H, W], got {summarize(image_shape)}")
     if export_type not in ("paddle", "onnx"):
@@ -105,6 +111,11 @@ def export_model(
         if label_list_file:
             label_name = "label_list.txt"
             shutil.copyfile(label_list_file, os.path.join(tmp_dir, label_name))
+        elif class_names is not None:
+            from ppcls.data.label_list import write_label_list
+
+            label_name = "label_list.txt"
+            write_label_list(os.path.join(tmp_dir, label_name), list(class_names))
         write_inference_yml(os.path.join(tmp_dir, "inference.yml"), model_name, image_shape, class_num,
                             transform_ops, topk, label_name, add_softmax)
         if export_type == "onnx":

@@ -21,14 +21,16 @@ logger = logging.getLogger(__name__)
 
 @POSTPROCESS.register()
 class Topk:
-    """Top-k classes of probability rows, named from ``class_id_map_file`` when given.
+    """Top-k classes of probability rows, named from ``class_id_map_file`` or ``class_names`` when given.
 
     A label list must name exactly ``class_num`` classes (``Arch.class_num``) when that is given,
-    and exactly as many as the scores have columns in any case.
+    and exactly as many as the scores have columns in any case. ``class_names`` lists the names
+    in class-id order instead of a file (the tools pass the data's or the weights' names here).
     """
 
     def __init__(self, topk: int = 5, class_id_map_file: str | None = None,
-                 class_num: int | None = None, delimiter: str | None = None) -> None:
+                 class_num: int | None = None, delimiter: str | None = None,
+                 class_names: list[str] | None = None) -> None:
         if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
             raise ConfigError(f"Infer.PostProcess.topk: expected a positive integer, got {summarize(topk)}")
         if delimiter is not None and (not isinstance(delimiter, str) or not delimiter.strip()):
@@ -39,6 +41,16 @@ class Topk:
         self.label_file = class_id_map_file
         self.names: dict[int, str] | None = None
         self._checked_width: int | None = None
+        if class_id_map_file and class_names is not None:
+            raise ConfigError("Infer.PostProcess: give class_id_map_file or class_names, not both")
+        if class_names is not None:
+            if not isinstance(class_names, (list, tuple)) or not all(isinstance(n, str) for n in class_names):
+                raise ConfigError(f"Infer.PostProcess.class_names: expected a list of names, got {summarize(class_names)}")
+            self.names = dict(enumerate(class_names))
+            self.label_file = "Infer.PostProcess.class_names"
+            if class_num is not None and len(class_names) != class_num:
+                raise ConfigError(f"Infer.PostProcess.class_names: {len(class_names)} names for {class_num} classes "
+                                  "(Arch.class_num)")
         if class_id_map_file:
             from ppcls.data.label_list import check_label_list, read_label_list
 

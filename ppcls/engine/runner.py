@@ -16,11 +16,14 @@ import paddle
 
 from ppcls.arch import build_model
 from ppcls.data import build_dataloader
+from ppcls.data.data_dir import dataset_class_names
+from ppcls.data.label_list import check_label_list, read_label_list
 from ppcls.data.prepare import prepare_dataset
 from ppcls.data.transforms import build_transforms
 from ppcls.loss import build_loss
 from ppcls.metric import build_metrics
 from ppcls.optimizer import build_lr, build_optimizer
+from ppcls.optimizer.finetune import adapt_for_finetuning
 from ppcls.registry import POSTPROCESS
 from ppcls.utils import dist
 from ppcls.utils.config import dump_config
@@ -28,7 +31,7 @@ from ppcls.utils.errors import ConfigError, PathExistsError, summarize
 from ppcls.utils.io import ensure_writable_dir
 from ppcls.utils.logger import FILE_ONLY, add_log_file
 
-from .callbacks import EarlyStopper, StopRequest, install_stop_handlers
+from .callbacks import EarlyStopper, HeadOnlyEpochs, StopRequest, install_stop_handlers
 from .checkpoint import Checkpointer, load_checkpoint
 from .device import set_seed, setup_device
 from .evaluate import evaluate
@@ -38,15 +41,61 @@ logger = logging.getLogger(__name__)
 
 
 def run_dir(cfg: Mapping) -> str:
-    return os.path.join(cfg["Global"].get("output_dir", "./output"), cfg["Arch"]["name"])
-
-
-def _setup(cfg: Mapping) -> str:
+    """``output_dir/<Arch.name>``; with ``Global.data_dir``, ``output_dir/<data folder name>/<Arch.name>``."""
     g = cfg["Global"]
-    device = setup_device(g.get("device", "cpu"), g.get("num_threads"), g.get("use_mkldnn"))
+    parts = [g.get("output_dir", "./output")]
+    if g.get("data_dir"):
+        parts.append(os.path.basename(os.path.normpath(str(g["data_dir"]))) or "data")
+    return os.path.join(*parts, cfg["Arch"]["name"])
+
+
+def _setup(cfg: dict) -> str:
+    """Device (``auto`` resolved and written back, so AMP and the log see the real one), processes, seed."""
+    g = cfg["Global"]
+    device = setup_device(g.get("device", "auto"), g.get("num_threads"), g.get("use_mkldnn"))
+    g["device"] = device.split(":")[0] if g.get("device", "auto") in (None, "auto") else g["device"]
     dist.init_parallel()
     set_seed(g.get("seed"))
     return device
+
+
+def _data_classes(cfg: dict, from_train_data: bool) -> list[str] | None:
+    """The class names ``DataLoader.Train`` defines, with ``Arch.class_num`` made to agree.
+
+    ``Global.data_dir`` was applied when the config was loaded. ``from_train_data``: read them when no
+    data folder is given too (training); evaluating and predicting take them from the weights then.
+    """
+    if not cfg["Global"].get("data_dir") and not from_train_data:
+        return None
+    ds = ((cfg.get("DataLoader") or {}).get("Train") or {}).get("dataset")
+    names, source = dataset_class_names(ds, "DataLoader.Train.dataset") if isinstance(ds, dict) else (None, None)
+    if names:
+        _agree_class_num(cfg, len(names), source)
+    return names
+
+
+def _agree_class_num(cfg: dict, count: int, source: str) -> None:
+    """``Arch.class_num`` from the data: a recipe's other value is replaced (warning naming both) unless
+    ``Global.class_num_from_data`` is False."""
+    arch, g = cfg["Arch"], cfg["Global"]
+    have = arch.get("class_num")
+    if have == count:
+        return
+    if have is None:
+        arch["class_num"] = count
+        logger.info("Arch.class_num: %d, the classes of %s", count, source)
+        return
+    if g.get("class_num_from_data", True):
+        logger.warning("Arch.class_num is %d in the config, but %s names %d classes: the model gets %d classes "
+                       "(-o Global.class_num_from_data=False keeps %d)", have, source, count, count, have)
+        arch["class_num"] = count
+        g.pop("class_num", None)  # PaddleClas's older copy of it
+        return
+    if have < count:
+        raise ConfigError(f"Arch.class_num: {have} is kept (Global.class_num_from_data=False), but {source} names "
+                          f"{count} classes; a model needs at least one output per class")
+    logger.warning("Arch.class_num: %d kept (Global.class_num_from_data=False); %s names %d classes",
+                   have, source, count)
 
 
 def _prepare_data(cfg: Mapping) -> None:
@@ -61,26 +110,41 @@ def _class_num(cfg: Mapping) -> int:
     return int(cfg["Arch"].get("class_num", 1000))
 
 
-def _check_run_folder(cfg: Mapping, folder: str) -> None:
-    """Refuse to mix a new run into a folder holding another run's checkpoints."""
+RESUME_POLICIES = ("refuse", "resume", "overwrite", "new")
+
+
+def _check_run_folder(cfg: Mapping, folder: str) -> str:
+    """The folder of this run: never mixed into one holding another run's checkpoints.
+
+    ``Global.resume_policy`` decides when ``folder`` holds one: ``refuse`` (the default), ``resume``,
+    ``overwrite`` (the old run moved aside) or ``new`` (the default with ``Global.data_dir``: the
+    next free ``folder-2``, ``folder-3``, ...).
+    """
     g = cfg["Global"]
-    policy = g.get("resume_policy", "refuse")
-    if policy not in ("refuse", "resume", "overwrite"):
-        raise ConfigError(f"Global.resume_policy: expected refuse, resume or overwrite, got {summarize(policy)}")
+    policy = g.get("resume_policy") or ("new" if g.get("data_dir") else "refuse")
+    if policy not in RESUME_POLICIES:
+        raise ConfigError(f"Global.resume_policy: expected {', '.join(RESUME_POLICIES)}, got {summarize(policy)}")
     latest = os.path.join(folder, "latest.pdparams")
     if g.get("checkpoints") or not os.path.isfile(latest):
-        return
+        return folder
+    if policy == "new":
+        n = 2
+        while os.path.exists(f"{folder}-{n}"):
+            n += 1
+        logger.info("%s holds an earlier run: this run goes to %s-%d (Global.resume_policy=resume continues "
+                    "the earlier one instead)", folder, folder, n)
+        return f"{folder}-{n}"
     if policy == "resume":
         g["checkpoints"] = os.path.join(folder, "latest")
         logger.info("Global.resume_policy=resume: continuing the run in %s", folder)
-        return
+        return folder
     if policy == "overwrite":
         if dist.is_main():
             moved = f"{folder.rstrip(os.sep)}.old-{time.strftime('%Y%m%d-%H%M%S')}"
             os.replace(folder, moved)
             logger.warning("Global.resume_policy=overwrite: moved the earlier run to %s", moved)
         dist.barrier()
-        return
+        return folder
     raise PathExistsError(
         f"{folder} already holds the checkpoints of an earlier run (latest.pdparams). To continue it pass "
         f"-o Global.checkpoints={os.path.join(folder, 'latest')} (or -o Global.resume_policy=resume); to "
@@ -99,8 +163,8 @@ def train(cfg: dict, stop: StopRequest | None = None) -> TrainState:
     _setup(cfg)
     if dist.world_size() == 1:  # several ranks decide together, at the start of fit()
         stop.check_start_up()
-    folder = run_dir(cfg)
-    _check_run_folder(cfg, folder)
+    folder = _check_run_folder(cfg, run_dir(cfg))
+    dist.barrier()  # every rank chose the folder before the main one creates it (policy "new" looks for a free one)
     if dist.is_main():
         ensure_writable_dir(folder, "Global.output_dir")
         add_log_file(os.path.join(folder, "train.log"))
@@ -121,10 +185,13 @@ def build_training(cfg: dict, folder: str, save: bool = True, stop: StopRequest 
     """Every object a training run needs, assembled into a :class:`Trainer` (not started)."""
     g = cfg["Global"]
     _prepare_data(cfg)
+    class_names = _data_classes(cfg, from_train_data=True)
+    finetune = adapt_for_finetuning(cfg)
     class_num = _class_num(cfg)
     seed = g.get("seed")
 
     net = build_model(cfg["Arch"], weights=g.get("pretrained_model"))
+    net.class_names = class_names  # saved with every checkpoint: infer and export name the classes
     dl = cfg["DataLoader"]
     train_loader = build_dataloader(dl["Train"], "Train", class_num, seed)
     eval_loader = None
@@ -184,6 +251,8 @@ def build_training(cfg: dict, folder: str, save: bool = True, stop: StopRequest 
 
     scaler, amp_context = build_amp(cfg.get("AMP"), g.get("device", "cpu"), optimizer, net)
     callbacks = _build_callbacks(cfg, folder, eval_loader, net) if save else []
+    if finetune is not None and finetune.head_only_epochs:
+        callbacks.append(HeadOnlyEpochs(net, finetune.head_only_epochs))  # after the optimizer set the LR multipliers
     lr_cfg = cfg["Optimizer"]["lr"]
     return Trainer(
         model=model, net=net, loader=train_loader, loss_fn=loss_fn, optimizer=optimizer, lr_scheduler=lr,
@@ -236,14 +305,71 @@ def _write_label_list(dataset: Any, folder: str, cfg: Mapping) -> None:
         write_label_list(os.path.join(folder, "label_list.txt"), names)
 
 
-def _load_weights_for_use(cfg: Mapping) -> paddle.nn.Layer:
-    g = cfg["Global"]
+def _latest_run_weights(cfg: Mapping) -> str | None:
+    """``best_model`` of the newest run of this model on ``Global.data_dir`` (``folder``, ``folder-2``, ...)."""
+    base = run_dir(cfg)
+    parent, stem = os.path.split(base)
+    if not os.path.isdir(parent):
+        return None
+    runs = [os.path.join(parent, d) for d in os.listdir(parent)
+            if d == stem or (d.startswith(stem + "-") and d[len(stem) + 1:].isdigit())]
+    found = [os.path.join(r, "best_model") for r in runs if os.path.isfile(os.path.join(r, "best_model.pdparams"))]
+    return max(found, key=lambda f: os.path.getmtime(f + ".pdparams")) if found else None
+
+
+def _load_weights_for_use(cfg: dict) -> paddle.nn.Layer:
+    """The model of ``Global.pretrained_model`` for eval, infer and export; its classifier must fit.
+
+    With ``Global.data_dir`` and no ``pretrained_model``: the newest run's ``best_model`` (logged). A
+    checkpoint that records its class count sets ``Arch.class_num`` (a recipe's other value: warning).
+    """
+    from ppcls.arch.pretrained import resolve_weights
+    from ppcls.arch.weights import identify
+
+    g, arch = cfg["Global"], cfg["Arch"]
     path = g.get("pretrained_model")
+    if not path and g.get("data_dir"):
+        path = _latest_run_weights(cfg)
+        if path is None:
+            raise ConfigError(f"Global.pretrained_model is not set and {run_dir(cfg)} holds no best_model.pdparams "
+                              "of a training run on Global.data_dir: train first, or pass -o Global.pretrained_model=...")
+        logger.info("Global.pretrained_model: %s (the newest run of %s on Global.data_dir)", path, arch["name"])
+        g["pretrained_model"] = path
     if not path:
         raise ConfigError("Global.pretrained_model is not set: pass -o Global.pretrained_model=output/<Arch.name>/best_model")
-    model = build_model(cfg["Arch"], weights=str(path))
+    source = identify(resolve_weights(str(path)), arch["name"])
+    saved = source.class_num
+    if saved is not None and saved != arch.get("class_num", 1000):
+        if g.get("data_dir"):
+            raise ConfigError(f"Global.pretrained_model: {source.path} was trained for {saved} classes, but "
+                              f"Global.data_dir names {arch.get('class_num')}; pass the weights of a run on this data")
+        logger.warning("Arch.class_num is %s in the config, but %s was trained for %d classes: using %d",
+                       arch.get("class_num", 1000), source.path, saved, saved)
+        arch["class_num"] = saved
+    model = build_model(arch, weights=source, head_must_fit=True)
     model.eval()
     return model
+
+
+def _class_names_for_use(cfg: Mapping, model: paddle.nn.Layer, data_names: list[str] | None) -> list[str] | None:
+    """Names of the model's classes: ``Infer.PostProcess.class_id_map_file`` when it names exactly the model's
+    classes, else those of ``Global.data_dir``, else those saved with the weights (a label list that does not fit
+    is then replaced, with a warning, or refused when nothing else names the classes)."""
+    key = "Infer.PostProcess.class_id_map_file"
+    class_num = _class_num(cfg)
+    label_file = ((cfg.get("Infer") or {}).get("PostProcess") or {}).get("class_id_map_file")
+    listed = read_label_list(str(label_file), key=key) if label_file else None
+    if listed is not None and len(listed) == class_num and set(listed) == set(range(class_num)):
+        return [listed[i] for i in range(class_num)]
+    for names, source in ((data_names, "Global.data_dir"), (getattr(model, "class_names", None), "the weights")):
+        if names and len(names) == class_num:
+            if listed is not None:
+                logger.warning("%s: %s names %d classes, the model has %d: using the class names of %s", key,
+                               label_file, len(listed), class_num, source)
+            return list(names)
+    if listed is not None:
+        check_label_list(listed, class_num, str(label_file), key, "Arch.class_num")  # raises: it does not fit
+    return None
 
 
 def evaluate_config(cfg: dict) -> dict[str, float]:
@@ -251,8 +377,9 @@ def evaluate_config(cfg: dict) -> dict[str, float]:
     g = cfg["Global"]
     _setup(cfg)
     _prepare_data(cfg)
-    class_num = _class_num(cfg)
+    data_names = _data_classes(cfg, from_train_data=False)
     model = _load_weights_for_use(cfg)
+    class_num = _class_num(cfg)
     if not (cfg.get("DataLoader") or {}).get("Eval"):
         raise ConfigError("DataLoader.Eval is missing: tools/eval.py needs an evaluation data set")
     loader = build_dataloader(cfg["DataLoader"]["Eval"], "Eval", class_num, g.get("seed"))
@@ -260,16 +387,22 @@ def evaluate_config(cfg: dict) -> dict[str, float]:
     metrics = build_metrics((cfg.get("Metric") or {}).get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}], class_num)
     ratio = float(g.get("max_bad_image_ratio", 0.01))  # undecodable images: as in training and infer
     if g.get("save_plots"):
-        from .visual import class_names_for, evaluate_with_plots
+        from .visual import evaluate_with_plots
 
-        return evaluate_with_plots(model, loader, loss, metrics, run_dir(cfg), int(g.get("print_batch_step", 10)),
-                                   class_names=class_names_for(cfg, loader.dataset), max_bad_image_ratio=ratio)
+        names = _class_names_for_use(cfg, model, data_names) or getattr(loader.dataset, "class_names", None)
+        folder = os.path.dirname(str(g["pretrained_model"])) or "."
+        return evaluate_with_plots(model, loader, loss, metrics, folder, int(g.get("print_batch_step", 10)),
+                                   class_names=names, max_bad_image_ratio=ratio)
     return evaluate(model, loader, loss, metrics, 0, int(g.get("print_batch_step", 10)), max_bad_image_ratio=ratio)
 
 
-def build_postprocess(infer_cfg: Mapping, class_num: int) -> Any:
+def build_postprocess(infer_cfg: Mapping, class_num: int, class_names: list[str] | None = None) -> Any:
+    """``Infer.PostProcess``; ``class_names`` (already resolved) replace its ``class_id_map_file``."""
     post = dict(infer_cfg.get("PostProcess") or {"name": "Topk", "topk": 5})
     name = post.pop("name", "Topk")
+    if class_names is not None:
+        post["class_id_map_file"] = None
+        post["class_names"] = class_names
     return POSTPROCESS.build(name, class_num=class_num, **post)
 
 
@@ -279,6 +412,7 @@ def infer_config(cfg: dict):
 
     _setup(cfg)
     _prepare_data(cfg)
+    data_names = _data_classes(cfg, from_train_data=False)
     infer = cfg.get("Infer") or {}
     if not infer.get("infer_imgs"):
         raise ConfigError("Infer.infer_imgs is not set: pass -o Infer.infer_imgs=<image file or folder>")
@@ -286,7 +420,7 @@ def infer_config(cfg: dict):
     named = list_named_images(infer["infer_imgs"])
     files = [path for path, _ in named]
     transform = build_transforms(infer.get("transforms"))
-    post = build_postprocess(infer, _class_num(cfg))
+    post = build_postprocess(infer, _class_num(cfg), _class_names_for_use(cfg, model, data_names))
     skipped: list[str] = []  # undecodable files are skipped as in training and the predictor
     yield from predict_files(model, files, transform, post, int(infer.get("batch_size", 10)),
                              names=[name for _, name in named], skipped=skipped)
@@ -299,9 +433,14 @@ def export_config(cfg: dict) -> str:
 
     g = cfg["Global"]
     setup_device("cpu", g.get("num_threads"))
-    model = _load_weights_for_use(cfg) if g.get("pretrained_model") else build_model(cfg["Arch"])
-    if not g.get("pretrained_model"):
+    data_names = _data_classes(cfg, from_train_data=False)
+    if g.get("pretrained_model") or g.get("data_dir"):
+        model = _load_weights_for_use(cfg)
+        names = _class_names_for_use(cfg, model, data_names)
+    else:
         logger.warning("Global.pretrained_model is not set: exporting randomly initialised weights")
+        model = build_model(cfg["Arch"])
+        names = _class_names_for_use(cfg, model, None)
     infer = cfg.get("Infer") or {}
     post = infer.get("PostProcess") or {}
     return export_model(
@@ -312,7 +451,7 @@ def export_config(cfg: dict) -> str:
         _class_num(cfg),
         transform_ops=infer.get("transforms"),
         topk=int(post.get("topk", 5)),
-        label_list_file=post.get("class_id_map_file"),
+        class_names=names,
         add_softmax=bool(g.get("infer_add_softmax", True)),
         export_type=str(g.get("export_type", "paddle")),
     )

@@ -147,6 +147,8 @@ class Trainer:
             if hasattr(self.loader, "batch_sampler") and hasattr(self.loader.batch_sampler, "set_epoch"):
                 self.loader.batch_sampler.set_epoch(epoch)
             seed_epoch(self.opt.seed, epoch)
+            for cb in self.callbacks:
+                cb.on_epoch_begin(epoch)
             train_values = self.train_one_epoch(epoch)
             dist.average_running_stats(self.net)
             self.state.epoch = epoch

@@ -24,7 +24,7 @@ from ppcls.utils.io import atomic_path
 from ppcls.utils.progress import progress
 
 from .callbacks import Callback
-from .evaluate import evaluate
+from .evaluate import decoded_rows, evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -230,18 +230,28 @@ def _whole_set_loader(loader: Any) -> Any:
 
 @paddle.no_grad()
 def confusion_on(model: paddle.nn.Layer, loader: Any, num_classes: int | None = None) -> np.ndarray:
-    """Confusion matrix of ``model`` over ``loader`` in this process alone (no collective calls)."""
+    """Confusion matrix of ``model`` over ``loader`` in this process alone (no collective calls).
+
+    A sample that stands in for an undecodable image (``bad_index >= 0``) carries another image's label
+    and is left out, as in :func:`~ppcls.engine.evaluate.evaluate`.
+    """
     confusion = ConfusionMatrix(num_classes, all_ranks=False)
     was_training = model.training
     model.eval()
+    left_out = 0
     try:
         with progress(len(loader), "confusion matrix", "batch") as bar:
-            for images, labels, _bad in loader:
-                confusion.update(model(images), labels)
+            for images, labels, bad in loader:
+                logits, labels, replaced = decoded_rows(model(images), labels, bad)
+                left_out += int(replaced.size)
+                if labels.shape[0]:
+                    confusion.update(logits, labels)
                 bar.update(1)
     finally:
         if was_training:
             model.train()
+    if left_out:
+        logger.info("confusion matrix: %d undecodable image(s) left out", left_out)
     confusion.compute()
     return confusion.matrix
 

@@ -144,9 +144,21 @@ def format_bug(exc: BaseException) -> str:
     return "".join(out).rstrip("\n")
 
 
+def _quiet_opencv() -> None:
+    """OpenCV's own ``[ WARN ]`` line per truncated image goes to stderr, unbounded; the tools name undecodable
+    files themselves (a few by name, the rest counted), so OpenCV keeps to errors."""
+    try:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except (ImportError, AttributeError):  # a build without the logging module: its warnings stay
+        pass
+
+
 def run_tool(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> None:
     """Run a tool's ``main``: user errors print one message (exit 2), bugs a traceback (exit 1)."""
     setup_logging(rank=dist.rank())
+    _quiet_opencv()
     THREAD_ERRORS.install()
     try:
         code = main(argv)

@@ -66,6 +66,9 @@ GLOBAL_KEYS: dict[str, tuple | None] = {
     "resume_policy": (str,),
     "max_bad_image_ratio": NUM,
     "max_iters_per_epoch": (int, type(None)),
+    "data_dir": OPT_STR,
+    "class_num_from_data": (bool,),
+    "finetune": (dict, type(None)),
 }
 AMP_KEYS: dict[str, tuple | None] = {
     "use_amp": (bool,),
@@ -271,13 +274,25 @@ def _list_index(node: list, part: str, where: str) -> int:
     )
 
 
+def _with_overrides(cfg: dict, overrides: list[tuple[list[str], Any]]) -> dict:
+    for keys, value in overrides:
+        apply_override(cfg, keys, value)
+    return cfg
+
+
 def load_config(path: str, overrides: Iterable[str] = (), validate: bool = True) -> dict:
     """Read ``path``, apply ``-o`` overrides in order, validate, and return the merged dict."""
-    cfg = load_yaml(path)
-    overrides = list(overrides or ())
-    for text in overrides:
-        keys, value = parse_override(text)
-        apply_override(cfg, keys, value)
+    overrides = [parse_override(text) for text in overrides or ()]
+    cfg = _with_overrides(load_yaml(path), overrides)
+    data_dir = cfg.get("Global", {}).get("data_dir") if isinstance(cfg.get("Global"), dict) else None
+    if isinstance(data_dir, str) and data_dir:
+        # the folder's paths go between the recipe and the -o overrides: an explicit
+        # -o DataLoader.Eval.dataset.cls_label_path=... still wins over Global.data_dir
+        from ppcls.data.data_dir import apply_data_dir, read_data_dir
+
+        cfg = load_yaml(path)
+        apply_data_dir(cfg, read_data_dir(data_dir))
+        cfg = _with_overrides(cfg, overrides)
     if overrides:
         check_size(cfg, f"{path} with its -o overrides")
     if validate:
@@ -463,6 +478,9 @@ def validate_config(cfg: Mapping, source: str = "config") -> None:
         check_keys("EMA", cfg["EMA"], EMA_KEYS)
     _global_class_num(cfg["Global"], cfg["Arch"])
     _validate_image_shape(cfg["Global"])
+    from ppcls.optimizer.finetune import finetune_settings
+
+    finetune_settings(cfg["Global"])
     _validate_arch(cfg["Arch"])
     _validate_loss(cfg.get("Loss"), R)
     _validate_optimizer(cfg.get("Optimizer"), R)

@@ -121,3 +121,84 @@ def test_workers_start_after_opencv_work_in_the_parent(digits_dir):
              "sampler": {"batch_size": 6, "shuffle": False}, "loader": {"num_workers": 2}}
     for _ in range(3):
         assert sum(x[0].shape[0] for x in build_dataloader(split, "Eval", 3)) == 18
+
+
+def write_mostly_broken_set(root: str, good: int = 20, broken: int = 12) -> tuple[str, int]:
+    """A list of ``good`` real PNGs and ``broken`` truncated, garbage or empty files; returns (list, n_broken)."""
+    import cv2
+
+    os.makedirs(os.path.join(root, "images"), exist_ok=True)
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(good):
+        rel = f"images/good{i}.png"
+        cv2.imwrite(os.path.join(root, rel), rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
+        lines.append(f"{rel} {i % 3}")
+    png = open(os.path.join(root, "images", "good0.png"), "rb").read()
+    for i in range(broken):
+        rel = f"images/broken{i}.png"
+        content = (png[: len(png) // 3], b"garbage, not an image", b"")[i % 3]
+        open(os.path.join(root, rel), "wb").write(content)
+        lines.append(f"{rel} {i % 3}")
+    return write_list(root, lines), broken
+
+
+def undecodable_records(records) -> tuple[list[str], list[str]]:
+    """(named-file warnings, "not named" notices) among the dataset's log records."""
+    msgs = [r.getMessage() for r in records if r.name == "ppcls.data.dataset" and r.levelname == "WARNING"]
+    return [m for m in msgs if m.startswith("undecodable image ")], [m for m in msgs if "not named" in m]
+
+
+def test_undecodable_warnings_are_bounded_per_dataset(tmp_path, caplog):
+    """Before: one warning per undecodable image, every epoch; now the first few are named, then one notice."""
+    import random
+
+    random.seed(0)
+    path, n_broken = write_mostly_broken_set(str(tmp_path))
+    ds = ImageNetDataset(str(tmp_path), path, OPS, class_num=3)
+    with caplog.at_level("WARNING", logger="ppcls.data.dataset"):
+        for _ in range(2):  # two epochs
+            served = [ds[i] for i in range(len(ds))]
+            assert all(img.shape == (3, 16, 16) for img, _, _ in served)
+            assert [int(b) for _, _, b in served] == [-1] * 20 + list(range(20, 20 + n_broken))
+    named, notices = undecodable_records(caplog.records)
+    assert len(named) == ImageNetDataset.shown_undecodable == 5 and len(notices) == 1
+    assert all("broken" in m and "using another sample" in m for m in named)
+    assert "more than 5 undecodable images" in notices[0]
+    # the count is per instance: a new dataset names its first files again
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ppcls.data.dataset"):
+        other = ImageNetDataset(str(tmp_path), path, OPS, class_num=3)
+        assert int(other[20][2]) == 20
+    assert len(undecodable_records(caplog.records)[0]) == 1
+
+
+def test_undecodable_warnings_are_bounded_per_worker(tmp_path):
+    """Forked DataLoader workers each keep their own bounded count; every sample is still served."""
+    import logging
+
+    path, n_broken = write_mostly_broken_set(str(tmp_path))
+    split = {"dataset": {"name": "ImageNetDataset", "image_root": str(tmp_path), "cls_label_path": path,
+                         "transform_ops": OPS},
+             "sampler": {"batch_size": 4, "shuffle": False}, "loader": {"num_workers": 2}}
+    log_file = str(tmp_path / "workers.log")
+    handler = logging.FileHandler(log_file)  # inherited by the forked workers (caplog sees only this process)
+    handler.setFormatter(logging.Formatter("%(process)d %(message)s"))
+    dataset_logger = logging.getLogger("ppcls.data.dataset")
+    dataset_logger.addHandler(handler)
+    try:
+        loader = build_dataloader(split, "Eval", 3, seed=1)
+        for _ in range(2):  # workers are started again each epoch
+            bad = np.concatenate([b.numpy().reshape(-1) for _, _, b in loader])
+            assert bad.size == 20 + n_broken and sorted(bad[bad >= 0].tolist()) == list(range(20, 20 + n_broken))
+    finally:
+        dataset_logger.removeHandler(handler)
+        handler.close()
+    lines = open(log_file).read().splitlines()
+    named = [x for x in lines if "undecodable image " in x]
+    pids = {x.split()[0] for x in named}
+    # at most 5 named and one notice per worker and epoch; without the bound: >= 12 named per epoch
+    assert 0 < len(named) <= 5 * 2 * 2 and str(os.getpid()) not in pids
+    for pid in pids:
+        assert len([x for x in named if x.startswith(pid + " ")]) <= 5
+    assert len([x for x in lines if "not named" in x]) <= 2 * 2

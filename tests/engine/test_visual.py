@@ -206,3 +206,60 @@ def test_train_and_eval_tools_write_visualdl_and_plots(tmp_path, digits_dir):
     assert is_png(os.path.join(run, "confusion_matrix.png"))
     rows = read_csv(os.path.join(run, "per_class_accuracy.csv"))
     assert [int(r["samples"]) for r in rows] == [6, 6, 6]
+
+
+class FlatNet(paddle.nn.Layer):
+    """A linear classifier over 3x16x16 images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = paddle.nn.Linear(3 * 16 * 16, 3)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+def test_confusion_matrix_leaves_out_substitutes_for_undecodable_images(tmp_path, digits_dir):
+    """Before: the sample put in place of an undecodable image (another image, another label) was counted
+    in the confusion matrix; now, as in the metrics, only the decodable samples are."""
+    import shutil
+
+    from ppcls.data import build_dataloader
+    from ppcls.metric import TopkAcc
+
+    root = tmp_path / "data"
+    shutil.copytree(os.path.join(digits_dir, "images"), root / "images")
+    (root / "images" / "1" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")  # a PNG cut short
+    listing = root / "val_bad.txt"
+    listing.write_text(open(os.path.join(digits_dir, "val_list.txt")).read() + "images/1/broken.png 1\n")
+    n_good = 18
+    ops = [{"DecodeImage": {"to_rgb": True}}, {"ResizeImage": {"size": 16}}, {"NormalizeImage": {"order": ""}}]
+    split = {"dataset": {"name": "ImageNetDataset", "image_root": str(root), "cls_label_path": str(listing),
+                         "transform_ops": ops},
+             "sampler": {"batch_size": 4, "shuffle": False}, "loader": {"num_workers": 0}}
+    loader = build_dataloader(split, "Eval", 3, seed=7)
+    paddle.seed(3)
+    net = FlatNet()
+
+    got = evaluate_with_plots(net, loader, None, [TopkAcc(topk=[1])], str(tmp_path / "eval"), 0,
+                              max_bad_image_ratio=0.1)
+    rows = read_csv(str(tmp_path / "eval" / "per_class_accuracy.csv"))
+    assert [int(r["samples"]) for r in rows] == [6, 6, 6]
+    assert sum(int(r["correct"]) for r in rows) == round(got["top1"] * n_good)
+
+    cb = PlotCallback(str(tmp_path / "train"), loader, num_classes=3)
+    cb.model = net
+    cb.on_train_end(HISTORY)
+    rows = read_csv(str(tmp_path / "train" / "per_class_accuracy.csv"))
+    assert [int(r["samples"]) for r in rows] == [6, 6, 6]  # 19 before: the substitute was counted
+    assert sum(int(r["correct"]) for r in rows) == round(got["top1"] * n_good)
+
+
+def test_confusion_on_a_batch_of_substitutes_only():
+    from ppcls.engine.visual import confusion_on
+
+    loader = ListLoader()
+    images, labels, _ = loader.batches[1]
+    loader.batches[1] = (images, labels, paddle.arange(5, dtype="int64"))  # every row stands in for another
+    matrix = confusion_on(TinyNet(), loader, 3)
+    assert matrix.sum() == 10

@@ -74,7 +74,10 @@ def test_quick_start_trains_under_the_two_process_launch(config, workdir):
     assert proc.returncode == 0, _report(rank0, rank1, proc.stdout)
     assert "[Train][Epoch 1/1][Iter: 2/2]" in rank0
     assert "weights identical on all 2 ranks" in rank0
-    assert "global batch 64 (recipe: 32)" in rank0  # 32 per rank x 2 ranks
+    if "finetune" in name:  # fine-tuning rates are not scaled to the batch
+        assert "fine-tuning mode (Arch.pretrained is set): learning rate 0.02" in rank0
+    else:
+        assert "global batch 64 (recipe: 32)" in rank0  # 32 per rank x 2 ranks
     for log in (rank0, rank1):
         assert "Traceback" not in log and "requires 0 arguments" not in log
 

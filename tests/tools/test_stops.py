@@ -13,6 +13,7 @@ import time
 import numpy as np
 import paddle
 
+from ppcls.arch.weights import META_KEY
 from tests.conftest import REPO, run_tool, tiny_config, write_config
 
 
@@ -268,7 +269,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, digits_dir)
     run = os.path.join(out, "PPLCNet_x0_25")
     assert paddle.load(os.path.join(run, "latest.pdstates"))["epoch"] == 1
     for name in ("best_model", "latest"):
-        for value in paddle.load(os.path.join(run, name + ".pdparams")).values():
+        state = paddle.load(os.path.join(run, name + ".pdparams"))
+        assert state.pop(META_KEY)["class_names"] == ["digit 0", "digit 1", "digit 2"]  # the data's label_list.txt
+        for value in state.values():
             assert np.isfinite(value.numpy()).all(), name
 
 

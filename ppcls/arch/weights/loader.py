@@ -48,6 +48,18 @@ class WeightsSource:
     family: str | None
     state: dict[str, np.ndarray]
     arch_options: dict[str, Any] = field(default_factory=dict)
+    # what a checkpoint of ours says about the data it was trained on: class_num, class_names
+    classes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def class_names(self) -> list[str] | None:
+        names = self.classes.get("class_names")
+        return [str(n) for n in names] if isinstance(names, (list, tuple)) else None
+
+    @property
+    def class_num(self) -> int | None:
+        n = self.classes.get("class_num")
+        return int(n) if isinstance(n, int) and not isinstance(n, bool) else None
 
 
 @dataclass
@@ -143,7 +155,9 @@ def _identify(path: str, fmt: str) -> WeightsSource:
     obj = read_file(path)
     meta = obj.get(META_KEY) if isinstance(obj.get(META_KEY), Mapping) else None
     if meta is not None and fmt in ("auto", NATIVE):
-        return WeightsSource(path, NATIVE, meta.get("family"), _arrays(obj), dict(meta.get("arch_options") or {}))
+        classes = {k: meta[k] for k in ("class_num", "class_names") if k in meta}
+        return WeightsSource(path, NATIVE, meta.get("family"), _arrays(obj), dict(meta.get("arch_options") or {}),
+                             classes)
     candidates = WEIGHT_FORMATS.names() if fmt == "auto" else [fmt]
     if fmt not in ("auto", NATIVE) and fmt not in WEIGHT_FORMATS:
         raise WeightsError(f"unknown weights format {summarize(fmt, 60)}; known formats: auto, {', '.join(known_formats())}")
