@@ -17,7 +17,7 @@ setup(
     packages=PACKAGES,
     package_dir={"ppcls._tools.tools": "tools", "ppcls.configs": "configs"},
     package_data={
-        "ppcls": ["utils/*.txt"],
+        "ppcls": ["utils/*.txt", "ops/csrc/*.cc"],  # the fast CPU kernels compile from source on first use
         "ppcls.configs": ["**/*.yaml", "**/*.yml", "**/*.txt", "**/*.md"],
         "deploy": ["README.md", "configs/*.yaml"],
     },

@@ -14,8 +14,8 @@ from __future__ import annotations
 import warnings
 from typing import TYPE_CHECKING, Any
 
-# Paddle warns on import that ccache (a C++ build cache for custom operators) is missing; nothing
-# here compiles operators, so the warning is noise in every tool's output
+# Paddle warns on import that ccache (a C++ build cache for custom operators) is missing; the one
+# operator compiled here (ppcls/ops) is built once and cached, so the warning is noise in every tool's output
 warnings.filterwarnings("ignore", message="No ccache found")
 
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import tempfile
 import time
 from typing import Any
@@ -69,3 +70,20 @@ def bare_loop_ips(arch: dict, batch: int, image_shape: list[int], iters: int, wa
             times.append(time.perf_counter() - tic)
     times.sort()
     return batch / times[len(times) // 2]
+
+
+# one logged training iteration (this trainer's and PaddleClas's lines share the format); [Avg] lines are not matched
+IPS_LINE = re.compile(r"\[Train\]\[Epoch \d+/\d+\]\[Iter: ?\d+/\d+\].*?ips: ([0-9.]+) samples/s")
+
+
+def logged_ips(text: str) -> list[float]:
+    """Per-iteration samples/s from a training log run with ``Global.print_batch_step=1``."""
+    return [float(m.group(1)) for m in IPS_LINE.finditer(text)]
+
+
+def median_ips(values: list[float], skip: int = 5) -> float:
+    """Median of ``values`` after the first ``skip`` iterations (start-up), as the comparisons report."""
+    kept = sorted(values[skip:])
+    if not kept:
+        raise ValueError(f"{len(values)} logged iterations: none left after skipping the first {skip}")
+    return kept[len(kept) // 2]

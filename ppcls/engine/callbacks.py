@@ -51,7 +51,10 @@ class HeadOnlyEpochs(Callback):
     """
 
     def __init__(self, model: Any, epochs: int) -> None:
-        from ppcls.arch.freeze import head_prefixes, matches_prefix  # here: tools/train.py imports this module before Paddle
+        from ppcls.arch.freeze import (  # here: tools/train.py imports this module before Paddle
+            head_prefixes,
+            matches_prefix,
+        )
 
         heads = head_prefixes(model)
         self.epochs = int(epochs)

@@ -49,6 +49,8 @@ def setup_device(device: str = "auto", num_threads: int | None = None, use_mkldn
     if kind == "cpu":
         threads = num_threads or _default_threads()
         paddle.base.core.set_num_threads(threads)
+        # the fast depthwise conv (ppcls.ops) cannot ask Paddle for its thread count: it reads this
+        os.environ.setdefault("PPCLS_DEPTHWISE_THREADS", str(threads))
         if use_mkldnn is not None:
             paddle.set_flags({"FLAGS_use_mkldnn": bool(use_mkldnn)})
         logger.info("device cpu: %d math threads, oneDNN kernels %s", threads,

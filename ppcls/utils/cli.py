@@ -14,15 +14,22 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import re
 import sys
 import threading
 import traceback
 from collections.abc import Callable, Sequence
 
-from ppcls.utils import dist
-from ppcls.utils.errors import MESSAGE_LIMIT, UserError, bound_text
-from ppcls.utils.logger import setup_logging
+# Before Paddle loads its OpenMP runtime: a thread that ends a parallel region spins KMP_BLOCKTIME ms
+# (200 by default) before sleeping. Training's backward leaves a second team spinning that way, and
+# every evaluation after the first epoch ran 1.6x slower beside it (docs/benchmarks.md, "Threads");
+# 1 ms keeps the training speed and removes that. A value the user set is kept.
+os.environ.setdefault("KMP_BLOCKTIME", "1")
+
+from ppcls.utils import dist  # noqa: E402
+from ppcls.utils.errors import MESSAGE_LIMIT, UserError, bound_text  # noqa: E402
+from ppcls.utils.logger import setup_logging  # noqa: E402
 
 logger = logging.getLogger("ppcls.tools")
 

@@ -25,12 +25,13 @@ from typing import Any
 import paddle
 import paddle.nn as nn
 
+from ppcls.ops import DepthwiseConv2D
 from ppcls.utils.errors import ArgumentError, ConfigError, MissingFileError
 from ppcls.utils.io import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
-_CONV = (nn.Conv1D, nn.Conv2D, nn.Conv3D)
+_CONV = (nn.Conv1D, nn.Conv2D, nn.Conv3D, DepthwiseConv2D)  # the fast depthwise conv has Conv2D's weight layout
 _CONV_TRANSPOSE = (nn.Conv1DTranspose, nn.Conv2DTranspose, nn.Conv3DTranspose)
 _BN = (nn.BatchNorm, nn.BatchNorm1D, nn.BatchNorm2D, nn.BatchNorm3D, nn.SyncBatchNorm)
 

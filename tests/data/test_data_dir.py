@@ -10,11 +10,11 @@ import sys
 import pytest
 
 from ppcls.data.data_dir import apply_data_dir, dataset_class_names, read_data_dir
+from ppcls.data.prepare.photos import photo_class_folders
 from ppcls.engine.runner import _agree_class_num, _data_classes, run_dir
 from ppcls.utils.config import load_config
 from ppcls.utils.errors import ConfigError, DataError, MissingFileError
 from tests.conftest import REPO
-from ppcls.data.prepare.photos import photo_class_folders
 
 RECIPE = os.path.join(REPO, "configs", "ImageNet", "PPLCNet", "PPLCNet_x0_25.yaml")
 

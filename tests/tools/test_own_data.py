@@ -9,8 +9,8 @@ import os
 
 import yaml
 
-from tests.conftest import REPO, run_tool
 from ppcls.data.prepare.photos import photo_class_folders
+from tests.conftest import REPO, run_tool
 
 RECIPE = os.path.join(REPO, "configs", "ImageNet", "PPLCNet", "PPLCNet_x0_25.yaml")
 CLASSES = ["astronaut", "cat", "coffee"]

@@ -41,11 +41,17 @@ def photo_class_folders(root: str, per_class: int = 8, val_per_class: int = 2, s
     return sorted(PHOTOS)
 
 
-def write_photo_set(root: str, count: int = 245, size: tuple[int, int] = (500, 375)) -> None:
-    """``count`` JPEG photos in ``root/<class>/`` with ``train_list.txt`` and ``label_list.txt`` listing all of them
-    (the size of the ants/bees training set, at its typical resolution)."""
+def write_photo_set(root: str, count: int = 245, size: tuple[int, int] = (500, 375), val_count: int = 153) -> None:
+    """``count`` JPEG photos in ``root/<class>/`` listed in ``train_list.txt`` and ``val_count`` more (other crops)
+    in ``val_list.txt``, with ``label_list.txt``: the size of the ants/bees set (245 + 153) at its typical
+    resolution."""
     per_class = -(-count // len(PHOTOS))
-    names = photo_class_folders(root, per_class=per_class, val_per_class=0, size=size, split=False, ext=".jpg")
-    lines = [f"{name}/{i:03d}.jpg {label}" for label, name in enumerate(names) for i in range(per_class)][:count]
-    atomic_write_text(os.path.join(root, "train_list.txt"), "\n".join(lines) + "\n")
+    val_per_class = -(-val_count // len(PHOTOS))
+    names = photo_class_folders(root, per_class=per_class, val_per_class=val_per_class, size=size, split=False,
+                                ext=".jpg")
+    for list_name, first, number, total in (("train_list.txt", 0, per_class, count),
+                                            ("val_list.txt", per_class, val_per_class, val_count)):
+        lines = [f"{name}/{i:03d}.jpg {label}" for i in range(first, first + number)
+                 for label, name in enumerate(names)][:total]
+        atomic_write_text(os.path.join(root, list_name), "\n".join(sorted(lines)) + "\n")
     atomic_write_text(os.path.join(root, "label_list.txt"), "".join(f"{i} {n}\n" for i, n in enumerate(names)))
