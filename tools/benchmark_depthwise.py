@@ -27,15 +27,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def depthwise_layers(model, size: int) -> list[dict]:
-    """(name, channels, kernel, stride, padding, dilation, input H, W) of each depthwise nn.Conv2D, in order."""
+    """(name, channels, kernel, stride, padding, dilation, input H, W) of each depthwise conv, in order: the
+    models' DepthwiseConv2D layers, and any nn.Conv2D with groups == in_channels == out_channels."""
     import paddle
     import paddle.nn as nn
 
+    from ppcls.ops import DepthwiseConv2D
+
     found, hooks = [], []
     for name, layer in model.named_sublayers():
-        if isinstance(layer, nn.Conv2D) and layer._groups == layer._in_channels == layer._out_channels > 1:
+        if isinstance(layer, DepthwiseConv2D) or (
+                isinstance(layer, nn.Conv2D) and layer._groups == layer._in_channels == layer._out_channels > 1):
             def hook(lyr, inputs, name=name):
-                found.append({"name": name, "channels": lyr._in_channels, "kernel": list(lyr._kernel_size),
+                channels = lyr._channels if isinstance(lyr, DepthwiseConv2D) else lyr._in_channels
+                found.append({"name": name, "channels": channels, "kernel": list(lyr._kernel_size),
                               "stride": lyr._stride, "padding": lyr._padding, "dilation": lyr._dilation,
                               "hw": list(inputs[0].shape[2:])})
             hooks.append(layer.register_forward_pre_hook(hook))

@@ -245,3 +245,12 @@ def test_bad_switch_values_are_config_errors(monkeypatch):
         dwc.num_threads()
     monkeypatch.setenv(dwc.THREADS_ENV, "3")
     assert dwc.num_threads() == 3
+
+
+def test_benchmark_tool_times_the_models_depthwise_layers(tmp_path):
+    tool = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "benchmark_depthwise.py")
+    done = subprocess.run([sys.executable, tool, "--model", "PPLCNet_x0_25", "--batch", "1", "--size", "32",
+                           "--repeat", "1", "--warmup", "0"], capture_output=True, text=True, timeout=300,
+                          cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "blocks6.1" in done.stdout and "total" in done.stdout  # all 13 depthwise layers, then the totals
