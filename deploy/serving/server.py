@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import json
 import logging
 import os
 import queue
@@ -57,7 +58,11 @@ class RequestError(Exception):
 
 def _image_from_multipart(request: Any, max_bytes: int) -> tuple[bytes, str | None]:
     if FIELD in request.files:
-        upload = request.files[FIELD]
+        uploads = request.files.getlist(FIELD)
+        if len(uploads) > 1:
+            raise RequestError(400, f"the multipart field '{FIELD}' holds {len(uploads)} files: send one image per "
+                                    "request")
+        upload = uploads[0]
         data = upload.stream.read(max_bytes + 1)
         if len(data) > max_bytes:
             raise RequestError(413, f"the image is larger than the limit of {max_bytes} bytes")
@@ -72,7 +77,10 @@ def _image_from_multipart(request: Any, max_bytes: int) -> tuple[bytes, str | No
 
 
 def _image_from_json(request: Any, max_bytes: int) -> tuple[bytes, str | None]:
-    body = request.get_json(silent=True)
+    try:  # parsed here: Flask's get_json lets a RecursionError (``[`` x 100000) through as a 500
+        body = json.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        body = None
     if body is None:
         raise RequestError(400, "the body is not valid JSON: send {\"image\": \"<base64 of the image file>\"}")
     if not isinstance(body, dict) or FIELD not in body:
@@ -98,17 +106,51 @@ def _image_from_json(request: Any, max_bytes: int) -> tuple[bytes, str | None]:
     return data, name
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (they carry the size); C4, C8 and CC are other segments
+JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) a PNG's IHDR or a JPEG's frame header declares, read from the bytes alone; else None."""
+    if data.startswith(PNG_SIGNATURE) and data[12:16] == b"IHDR" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    pos = 2
+    while pos + 9 <= len(data) and data[pos] == 0xFF:  # segments: FF marker, 2-byte length, payload
+        marker = data[pos + 1]
+        if marker in JPEG_SOF:
+            return int.from_bytes(data[pos + 7:pos + 9], "big"), int.from_bytes(data[pos + 5:pos + 7], "big")
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    return None
+
+
 def check_pixels(data: bytes, max_pixels: int) -> None:
-    """Refuse images whose header announces more than ``max_pixels`` (a small file can decode huge)."""
+    """Refuse images whose header announces more than ``max_pixels``, before any decoder sees them.
+
+    A small file can declare a huge image (a 688-byte JPEG of 30000x30000). PIL reads the size from the
+    header alone; its own "decompression bomb" limit is lifted by :func:`create_app` (the limit here is
+    ``max_pixels``: PIL's error used to be swallowed, and OpenCV then decoded the whole image). Bytes
+    whose header PIL cannot read are refused too: every format the service accepts has one PIL reads,
+    so no decoder (PIL, OpenCV, libjpeg-turbo) ever gets an image of unknown size.
+    """
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
     try:
-        import io
-
-        from PIL import Image
-
-        with Image.open(io.BytesIO(data)) as img:  # reads the header only
+        with Image.open(io.BytesIO(data)) as img:  # the header only: nothing is decoded here
             w, h = img.size
-    except Exception:
-        return  # not a format PIL knows: OpenCV decides (and cv2 caps at 2^30 pixels itself)
+    except Image.DecompressionBombError as e:  # only when PIL's own limit was not lifted (create_app lifts it)
+        raise RequestError(413, f"the image is larger than the limit of {max_pixels} pixels ({bounded(str(e), 200, 1)})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        declared = declared_size(data)  # PIL wants more than the header of a truncated PNG or JPEG
+        if declared is not None and declared[0] * declared[1] > max_pixels:
+            w, h = declared
+            raise RequestError(413, f"the image is {w}x{h} pixels, more than the limit of {max_pixels} pixels") from None
+        raise RequestError(400, "not an image (or not a format the service reads: JPEG, PNG, BMP, TIFF, WebP, "
+                                f"PPM/PGM): {bounded(str(e) or type(e).__name__, 200, 1)}") from None
     if w * h > max_pixels:
         raise RequestError(413, f"the image is {w}x{h} pixels, more than the limit of {max_pixels} pixels")
 
@@ -121,6 +163,11 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
 
     if not predictors:
         raise DeployConfigError("create_app: give at least one predictor")
+    from PIL import Image
+
+    # this process's pixel limit is max_pixels, checked on every header before any decode (check_pixels);
+    # PIL's own, lower "decompression bomb" limit would otherwise turn big headers into unreadable ones
+    Image.MAX_IMAGE_PIXELS = None
     pool: queue.Queue = queue.Queue()
     for p in predictors:
         pool.put(p)

@@ -50,6 +50,33 @@ def multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
+def jpeg_declaring(width: int, height: int) -> bytes:
+    """A real 8x8 JPEG whose frame header (SOF0) is patched to declare ``width`` x ``height``."""
+    ok, buf = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
+    data = bytearray(buf.tobytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """The signature and IHDR chunk of a ``width`` x ``height`` grey PNG, and nothing else."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+
+
+def two_files(data: bytes) -> tuple[bytes, str]:
+    """A multipart body with two files in the field 'image' (the second was ignored silently)."""
+    body, ctype = multipart("image", "a.jpg", data)
+    boundary = ctype.split("boundary=")[1]
+    second = (f"Content-Disposition: form-data; name=\"image\"; filename=\"b.jpg\"\r\n"
+              f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body[: -len("--\r\n")] + b"\r\n" + second, ctype
+
+
 @pytest.fixture(scope="module")
 def photos() -> dict[str, bytes]:
     from skimage import data
@@ -152,6 +179,17 @@ def test_bad_requests_get_4xx_json(server, photos):
         (request(base + "/predict", b"x=1", "application/x-www-form-urlencoded"), 415, "unsupported content type"),
         (request(base + "/predict", b"{not json", "application/json"), 400, "not valid JSON"),
         (request(base + "/predict", b'{"img": "abc"}', "application/json"), 400, "key 'image'"),
+        (request(base + "/predict", b"[" * 100_000, "application/json"), 400, "not valid JSON"),  # was a 500
+        (request(base + "/predict", b'{"image": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "application/json"), 400,
+         "not valid JSON"),
+        (request(base + "/predict", *two_files(jpeg)), 400, "the multipart field 'image' holds 2 files"),
+        # decompression bombs as crafted headers (nothing this large is ever decoded): above PIL's own limit
+        (request(base + "/predict", *multipart("image", "bomb.jpg", jpeg_declaring(30000, 30000))), 413,
+         "30000x30000 pixels"),
+        (request(base + "/predict", *multipart("image", "bomb.png", png_header_only(14000, 14000))), 413,
+         "14000x14000 pixels"),
+        (request(base + "/predict", *multipart("image", "cut.jpg", jpeg_declaring(20000, 15000)[:200])), 413,
+         "20000x15000 pixels"),  # cut after its frame header: PIL cannot open it, the header still counts
         (request(base + "/predict", b'{"image": "@@@"}', "application/json"), 400, "not valid base64"),
         (request(base + "/predict", json.dumps({"image": 5}).encode(), "application/json"), 400, "base64 string"),
         (request(base + "/predict", *multipart("image", "big.bin", b"\xff" * (MAX_BYTES + 10))), 413,
