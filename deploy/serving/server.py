@@ -1,19 +1,23 @@
-"""HTTP classification service.
+"""HTTP classification service on waitress (a production WSGI server; Flask only routes).
 
 python deploy/serving/server.py --model_dir DIR [--port 8866] [--host 127.0.0.1] [--workers 1]
-    [--max_bytes 10485760] [--max_pixels 50000000] [-c deploy/configs/inference_cls.yaml]
-    [-o Global.cpu_num_threads=2]
+    [--max_bytes 10485760] [--max_pixels 50000000] [--max_queue 64] [--threads 16]
+    [--connection_limit 200] [--read_timeout 30] [--drain_timeout 30]
+    [-c deploy/configs/inference_cls.yaml] [-o Global.cpu_num_threads=2]
 
 POST /predict   multipart/form-data with the file in the field ``image``, or
                 application/json ``{"image": "<base64 of the image file>"}``
                 → the predictor's top-k JSON: {"class_ids", "scores", "label_names", "file_name"}
 GET  /health    → {"status": "ok", "model": ..., "backend": ..., "workers": ...}
 
-Bad requests get a 4xx JSON ``{"error": "..."}`` naming what was wrong. Concurrency: requests
-are handled on threads; a pool of ``--workers`` predictors (clones sharing the weights, each
-with its own buffers) is handed out one request at a time, so a request waits for a free
-predictor (up to ``--queue_timeout`` seconds, then 503). Production: run the WSGI app from
-``app_from_env()`` under waitress or gunicorn (see deploy/README.md).
+Bad requests get a 4xx JSON ``{"error": "..."}`` naming what was wrong. Concurrency: waitress
+reads requests in its event loop (a stalled client holds no thread and is dropped after
+``--read_timeout`` s of silence; at most ``--connection_limit`` connections are accepted) and
+answers them on ``--threads`` threads; a pool of ``--workers`` predictors (clones sharing the
+weights) is handed out one request at a time. At most ``--max_queue`` requests wait for one, up
+to ``--queue_timeout`` s; beyond that, 503 with ``Retry-After``. SIGTERM/SIGINT: new requests get
+503, those in flight finish (``--drain_timeout``), exit status 0. ``app_from_env()`` is the WSGI
+app for another server (gunicorn; deploy/README.md).
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ import json
 import logging
 import os
 import queue
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +52,18 @@ DEFAULT_CONFIG = os.path.join(_ROOT, "deploy", "configs", "inference_cls.yaml")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 50_000_000
 FIELD = "image"
+
+
+RETRY_AFTER_S = 1  # what a 503 (busy, queue full, stopping) tells the client to wait
+
+
+class _Counts:
+    """Requests being answered and requests waiting for a predictor (under ``lock``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.waiting = 0
 
 
 class RequestError(Exception):
@@ -156,8 +175,14 @@ def check_pixels(data: bytes, max_pixels: int) -> None:
 
 
 def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_BYTES,
-               queue_timeout: float = 30.0, max_pixels: int = DEFAULT_MAX_PIXELS) -> Any:
-    """The Flask app serving ``predictors`` (a pool: one request per predictor at a time)."""
+               queue_timeout: float = 30.0, max_pixels: int = DEFAULT_MAX_PIXELS, max_queue: int = 64,
+               stopping: threading.Event | None = None) -> Any:
+    """The Flask app serving ``predictors`` (a pool: one request per predictor at a time).
+
+    At most ``max_queue`` requests wait for a predictor; more, or a wait longer than ``queue_timeout``,
+    or a request while ``stopping`` is set, get 503 with ``Retry-After``. ``app.in_flight`` counts the
+    requests being answered (the graceful stop waits for it to reach 0).
+    """
     from flask import Flask, jsonify, request
     from werkzeug.exceptions import HTTPException
 
@@ -182,6 +207,8 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
 
     def error(status: int, message: str) -> Any:
         response = jsonify({"error": message, "status": status})
+        if status == 503:
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
         response.status_code = status
         return response
 
@@ -199,6 +226,21 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
     def _unexpected(e: Exception) -> Any:  # a bug, not the client's fault: logged, the server keeps running
         logger.exception("unexpected error while serving a request (a bug: please report it with this traceback)")
         return error(500, f"internal error: {type(e).__name__} (a bug in the service, logged on the server)")
+
+    counts = _Counts()
+    app.in_flight = counts
+
+    @app.before_request
+    def _count_in() -> Any:
+        with counts.lock:
+            counts.in_flight += 1
+        if stopping is not None and stopping.is_set():
+            raise RequestError(503, "the service is stopping; retry on another instance or after the restart")
+
+    @app.teardown_request
+    def _count_out(_exc: BaseException | None) -> None:
+        with counts.lock:
+            counts.in_flight -= 1
 
     @app.get("/health")
     def health() -> Any:
@@ -218,10 +260,18 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
             raise RequestError(415, f"unsupported content type '{ctype or 'none'}': send multipart/form-data with "
                                     f"the file field '{FIELD}' or application/json {{\"{FIELD}\": \"<base64>\"}}")
         check_pixels(data, max_pixels)
+        with counts.lock:
+            if counts.waiting >= max_queue and pool.empty():
+                raise RequestError(503, f"{counts.waiting} request(s) already wait for the {len(predictors)} "
+                                        f"predictor(s) (--max_queue {max_queue}); retry later")
+            counts.waiting += 1
         try:
             predictor = pool.get(timeout=queue_timeout)
         except queue.Empty:
             raise RequestError(503, f"all {len(predictors)} predictor(s) stayed busy for {queue_timeout} s; retry later") from None
+        finally:
+            with counts.lock:
+                counts.waiting -= 1
         try:
             result = predictor.predict([data], file_names=[name])[0]
         except ImageDecodeError as e:
@@ -285,23 +335,85 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max_bytes", type=int, default=DEFAULT_MAX_BYTES, help="largest accepted image file")
     p.add_argument("--max_pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest accepted width x height")
     p.add_argument("--queue_timeout", type=float, default=30.0, help="seconds a request waits for a predictor")
+    p.add_argument("--max_queue", type=int, default=64,
+                   help="requests that may wait for a predictor; more get 503 with Retry-After")
+    p.add_argument("--threads", type=int, default=16, help="HTTP worker threads (waitress)")
+    p.add_argument("--connection_limit", type=int, default=200, help="open connections at most; more wait unaccepted")
+    p.add_argument("--read_timeout", type=float, default=30.0,
+                   help="seconds a connection may stay silent (a slow or stalled client is dropped)")
+    p.add_argument("--drain_timeout", type=float, default=30.0,
+                   help="on SIGTERM/SIGINT: seconds to finish the requests in flight before exiting")
     p.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="deploy config (default: %(default)s)")
     p.add_argument("-o", "--override", action="append", default=[], help="-o Global.cpu_num_threads=2 (repeatable)")
     return p.parse_args(argv)
 
 
+def _check_args(args: argparse.Namespace) -> None:
+    for name in ("max_bytes", "threads", "connection_limit"):
+        if getattr(args, name) < 1:
+            raise DeployConfigError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
+    for name in ("max_queue",):
+        if getattr(args, name) < 0:
+            raise DeployConfigError(f"--{name}: expected 0 or more, got {getattr(args, name)}")
+    for name in ("read_timeout", "drain_timeout", "queue_timeout"):
+        if getattr(args, name) <= 0:
+            raise DeployConfigError(f"--{name}: expected a positive number of seconds, got {getattr(args, name)}")
+
+
+def serve(app: Any, args: argparse.Namespace, stopping: threading.Event) -> int:
+    """Run ``app`` on waitress until SIGTERM/SIGINT, then drain: new requests get 503, those in flight finish
+    (at most ``--drain_timeout`` s), and the process exits 0."""
+    from waitress.server import create_server
+
+    server = create_server(app, host=args.host, port=args.port, threads=args.threads,
+                           connection_limit=args.connection_limit, channel_timeout=args.read_timeout,
+                           cleanup_interval=max(1, int(args.read_timeout // 2)), ident="ppcls-lite")
+
+    def close_everything() -> None:  # runs in the server's loop thread (waitress's trigger)
+        for channel in list(server._map.values()):
+            channel.close()
+
+    def drain() -> None:
+        deadline = time.monotonic() + args.drain_timeout
+        while time.monotonic() < deadline:
+            with app.in_flight.lock:
+                if app.in_flight.in_flight == 0:
+                    break
+            time.sleep(0.05)
+        with app.in_flight.lock:
+            left = app.in_flight.in_flight
+        (logger.warning if left else logger.info)(
+            "stopping: %s", f"{left} request(s) still in flight after {args.drain_timeout} s" if left else
+            "every request in flight was answered")
+        server.trigger.pull_trigger(close_everything)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        logger.info("%s: answering new requests with 503, finishing those in flight", signal.Signals(signum).name)
+        threading.Thread(target=drain, name="drain", daemon=True).start()
+
+    # installed after the predictors were built: Paddle's own SIGTERM handler (a C++ "FatalError" dump) is replaced
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    logger.info("listening on http://%s:%d (waitress: %d threads, at most %d connections, read timeout %g s)",
+                args.host, args.port, args.threads, args.connection_limit, args.read_timeout)
+    server.run()
+    server.task_dispatcher.shutdown(timeout=1)
+    logger.info("stopped")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    if args.max_bytes < 1:
-        raise DeployConfigError(f"--max_bytes: expected a positive integer, got {args.max_bytes}")
+    _check_args(args)
     predictors = build_predictors(args.model_dir, args.config, args.override, args.workers)
-    app = create_app(predictors, args.max_bytes, args.queue_timeout, args.max_pixels)
-    logger.info("serving %s (%s, %d worker(s)) on http://%s:%d", args.model_dir, predictors[0].backend.name,
-                args.workers, args.host, args.port)
-    # Flask's built-in server with threads; for production see deploy/README.md (waitress / gunicorn)
-    app.run(host=args.host, port=args.port, threaded=True, use_reloader=False)
-    return 0
+    stopping = threading.Event()
+    app = create_app(predictors, args.max_bytes, args.queue_timeout, args.max_pixels, args.max_queue, stopping)
+    logger.info("serving %s (%s, %d worker(s))", args.model_dir, predictors[0].backend.name, args.workers)
+    return serve(app, args, stopping)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -72,8 +74,8 @@ def two_files(data: bytes) -> tuple[bytes, str]:
     """A multipart body with two files in the field 'image' (the second was ignored silently)."""
     body, ctype = multipart("image", "a.jpg", data)
     boundary = ctype.split("boundary=")[1]
-    second = (f"Content-Disposition: form-data; name=\"image\"; filename=\"b.jpg\"\r\n"
-              f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    second = (b"Content-Disposition: form-data; name=\"image\"; filename=\"b.jpg\"\r\n"
+              b"Content-Type: application/octet-stream\r\n\r\n") + data + f"\r\n--{boundary}--\r\n".encode()
     return body[: -len("--\r\n")] + b"\r\n" + second, ctype
 
 
@@ -102,16 +104,16 @@ def model_dir(tmp_path_factory) -> str:
                         topk=2, label_list_file=str(labels))
 
 
-@pytest.fixture(scope="module")
-def server(model_dir, tmp_path_factory):
+@contextlib.contextmanager
+def running_server(model_dir: str, log_dir, *extra: str):
+    """``deploy/serving/server.py`` on a free port, answering /health; stopped (SIGTERM) afterwards."""
     port = free_port()
-    log = tmp_path_factory.mktemp("server_log") / "server.log"
+    log = log_dir / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, os.path.join(REPO, "deploy", "serving", "server.py"), "--model_dir", model_dir,
              "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--max_bytes", str(MAX_BYTES),
-             "--max_pixels", str(MAX_PIXELS),
-             "-o", "Global.cpu_num_threads=1"],
+             "--max_pixels", str(MAX_PIXELS), "-o", "Global.cpu_num_threads=1", *extra],
             stdout=out, stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
@@ -129,14 +131,21 @@ def server(model_dir, tmp_path_factory):
             if time.time() > deadline:
                 pytest.fail(f"server did not answer /health in time:\n{log.read_text()[-3000:]}")
             time.sleep(0.3)
-        yield base, proc
+        yield base, proc, log
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(model_dir, tmp_path_factory):
+    with running_server(model_dir, tmp_path_factory.mktemp("server_log")) as (base, proc, _log):
+        yield base, proc
 
 
 def expected_results(model_dir: str, photos: dict[str, bytes]) -> dict[str, dict]:
@@ -226,3 +235,59 @@ def test_concurrent_requests(server, model_dir, photos):
         assert body["class_ids"] == expected[name]["class_ids"]
         assert np.allclose(body["scores"], expected[name]["scores"], atol=1e-4)
     assert proc.poll() is None
+
+
+def test_slow_clients_are_dropped_and_do_not_hold_the_service(model_dir, tmp_path, photos):
+    """Sockets that send headers announcing a large body and stall: served around, then closed by the server."""
+    with running_server(model_dir, tmp_path, "--read_timeout", "2", "--threads", "4") as (base, proc, _log):
+        port = int(base.rsplit(":", 1)[1])
+        stalled = []
+        for _ in range(40):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 1000000\r\n\r\n{\"image\": \"")
+            stalled.append(s)
+        status, body = request(base + "/predict", *multipart("image", "a.jpg", photos["coffee.jpg"]), timeout=30)
+        assert status == 200, body  # 40 stalled clients and only 4 threads: the request is still answered
+        time.sleep(6)  # past --read_timeout (and the cleanup interval)
+        closed = 0
+        for s in stalled:
+            s.settimeout(5)
+            try:
+                closed += s.recv(1024) == b""  # the server closed the connection
+            except (ConnectionResetError, TimeoutError):
+                closed += 0
+            s.close()
+        assert closed == len(stalled)
+        assert proc.poll() is None
+
+
+def _post_with_headers(url: str, body: bytes, content_type: str) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=body, method="POST")
+    req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers)
+
+
+def test_a_full_queue_answers_503_with_retry_after(model_dir, tmp_path, photos):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with running_server(model_dir, tmp_path, "--max_queue", "0", "--threads", "16") as (base, _proc, _log):
+        body, ctype = multipart("image", "a.jpg", photos["astronaut.jpg"])
+        with ThreadPoolExecutor(32) as ex:
+            results = list(ex.map(lambda _: _post_with_headers(base + "/predict", body, ctype), range(64)))
+    statuses = [s for s, _ in results]
+    assert set(statuses) <= {200, 503} and 200 in statuses and 503 in statuses, statuses
+    assert all(h.get("Retry-After") == "1" for s, h in results if s == 503)
+
+
+def test_sigterm_finishes_and_exits_0_without_paddles_fatal_error(model_dir, tmp_path):
+    with running_server(model_dir, tmp_path) as (base, proc, log):
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    text = log.read_text()
+    assert "SIGTERM: answering new requests with 503" in text and "stopped" in text
+    assert "FatalError" not in text and "Traceback" not in text
