@@ -73,6 +73,7 @@ def test_wheel_ships_configs_label_lists_tools_and_deploy(wheel):
     assert {"ppcls/" + p for p in in_repo} == shipped
     assert "ppcls/utils/imagenet1k_label_list.txt" in names
     assert "ppcls/ops/csrc/depthwise_conv.cc" in names  # compiled on first use
+    assert "deploy/serving/server.py" in names and "deploy/serving/metrics.py" in names
     assert "ppcls/_tools/tools/train.py" in names and "deploy/python/predictor.py" in names
     assert "deploy/configs/inference_cls.yaml" in names
     meta = next(n for n in names if n.endswith(".dist-info/METADATA"))

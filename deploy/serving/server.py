@@ -9,6 +9,8 @@ POST /predict   multipart/form-data with the file in the field ``image``, or
                 application/json ``{"image": "<base64 of the image file>"}``
                 → the predictor's top-k JSON: {"class_ids", "scores", "label_names", "file_name"}
 GET  /health    → {"status": "ok", "model": ..., "backend": ..., "workers": ...}
+GET  /metrics   → Prometheus text: requests by status, latency histogram, images, images/s,
+                  queue depth, requests in flight, model and backend; one JSON log line per request
 
 Bad requests get a 4xx JSON ``{"error": "..."}`` naming what was wrong. Concurrency: waitress
 reads requests in its event loop (a stalled client holds no thread and is dropped after
@@ -46,8 +48,10 @@ from deploy.python.errors import DeployConfigError, DeployUserError, bounded, ru
 from deploy.python.predictor import ClsPredictor  # noqa: E402
 from deploy.python.preprocess import ImageDecodeError  # noqa: E402
 from deploy.python.utils import load_config  # noqa: E402
+from deploy.serving.metrics import ServiceMetrics  # noqa: E402
 
 logger = logging.getLogger("deploy.serving")
+access = logging.getLogger("deploy.serving.access")  # one JSON line per request
 DEFAULT_CONFIG = os.path.join(_ROOT, "deploy", "configs", "inference_cls.yaml")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -183,7 +187,7 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
     or a request while ``stopping`` is set, get 503 with ``Retry-After``. ``app.in_flight`` counts the
     requests being answered (the graceful stop waits for it to reach 0).
     """
-    from flask import Flask, jsonify, request
+    from flask import Flask, Response, g, jsonify, request
     from werkzeug.exceptions import HTTPException
 
     if not predictors:
@@ -229,18 +233,39 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
 
     counts = _Counts()
     app.in_flight = counts
+    metrics = ServiceMetrics(info["model"], info["backend"])
 
     @app.before_request
     def _count_in() -> Any:
+        g.started = time.perf_counter()
+        g.images = 0
         with counts.lock:
             counts.in_flight += 1
         if stopping is not None and stopping.is_set():
             raise RequestError(503, "the service is stopping; retry on another instance or after the restart")
 
+    @app.after_request
+    def _record(response: Any) -> Any:
+        """Metrics, and one structured access-log line per request."""
+        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        if request.path != "/metrics":
+            metrics.observe(response.status_code, seconds, g.get("images", 0))
+        access.info(json.dumps({"method": request.method, "path": request.path, "status": response.status_code,
+                                "bytes_in": request.content_length or 0,
+                                "bytes_out": response.calculate_content_length() or 0,
+                                "ms": round(seconds * 1000, 2), "client": request.remote_addr}))
+        return response
+
     @app.teardown_request
     def _count_out(_exc: BaseException | None) -> None:
         with counts.lock:
             counts.in_flight -= 1
+
+    @app.get("/metrics")
+    def prometheus() -> Any:
+        with counts.lock:
+            waiting, in_flight = counts.waiting, counts.in_flight
+        return Response(metrics.render(waiting, in_flight), mimetype="text/plain; version=0.0.4")
 
     @app.get("/health")
     def health() -> Any:
@@ -274,6 +299,7 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
                 counts.waiting -= 1
         try:
             result = predictor.predict([data], file_names=[name])[0]
+            g.images = 1
         except ImageDecodeError as e:
             raise RequestError(400, f"not an image: {e}") from None
         except DeployUserError as e:  # e.g. smaller than the crop; anything else is a bug (500, logged)

@@ -291,3 +291,27 @@ def test_sigterm_finishes_and_exits_0_without_paddles_fatal_error(model_dir, tmp
     text = log.read_text()
     assert "SIGTERM: answering new requests with 503" in text and "stopped" in text
     assert "FatalError" not in text and "Traceback" not in text
+
+
+def test_metrics_in_prometheus_format_and_one_log_line_per_request(model_dir, tmp_path, photos):
+    with running_server(model_dir, tmp_path) as (base, _proc, log):
+        for name in ("astronaut.jpg", "coffee.jpg"):
+            assert request(base + "/predict", *multipart("image", name, photos[name]))[0] == 200
+        assert request(base + "/predict", b"{not json", "application/json")[0] == 400
+        with urllib.request.urlopen(base + "/metrics", timeout=30) as r:
+            assert r.headers["Content-Type"].startswith("text/plain")
+            text = r.read().decode()
+    values = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+              for line in text.splitlines() if line and not line.startswith("#")}
+    assert values['ppcls_model_info{model="PPLCNet_x0_25",backend="paddle"}'] == 1
+    assert values['ppcls_requests_total{code="200"}'] >= 3  # 2 predictions and the start-up /health checks
+    assert values['ppcls_requests_total{code="400"}'] == 1
+    assert values["ppcls_images_total"] == 2 and values["ppcls_images_per_second"] > 0
+    assert values['ppcls_request_seconds_bucket{le="+Inf"}'] == values["ppcls_request_seconds_count"]
+    assert values["ppcls_queue_depth"] == 0 and values["ppcls_requests_in_flight"] == 1  # this /metrics request
+    lines = [json.loads(line.split("deploy.serving.access: ", 1)[1]) for line in log.read_text().splitlines()
+             if "deploy.serving.access: " in line]
+    predicts = [entry for entry in lines if entry["path"] == "/predict"]
+    assert [e["status"] for e in predicts] == [200, 200, 400]
+    assert all(e["method"] == "POST" and e["client"] == "127.0.0.1" and e["bytes_in"] > 0 and e["ms"] > 0
+               for e in predicts)
