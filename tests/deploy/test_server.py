@@ -315,3 +315,17 @@ def test_metrics_in_prometheus_format_and_one_log_line_per_request(model_dir, tm
     assert [e["status"] for e in predicts] == [200, 200, 400]
     assert all(e["method"] == "POST" and e["client"] == "127.0.0.1" and e["bytes_in"] > 0 and e["ms"] > 0
                for e in predicts)
+
+
+def test_load_test_tool_measures_a_running_server(model_dir, tmp_path, photos):
+    image = tmp_path / "a.jpg"
+    image.write_bytes(photos["coffee.jpg"])
+    with running_server(model_dir, tmp_path) as (base, _proc, _log):
+        done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "load_test.py"), "--url", base,
+                               "--image", str(image), "--clients", "1,4", "--duration", "1", "--warmup", "0.2"],
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines() if line.startswith("| 1 ") or line.startswith("| 4 ")]
+    assert [int(r[0]) for r in rows] == [1, 4]
+    for r in rows:
+        assert int(r[1]) > 0 and float(r[2]) > 0 and "{200:" in r[5]
