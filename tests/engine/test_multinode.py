@@ -228,7 +228,9 @@ def test_killed_node_stops_the_other_with_a_clear_message(nodes, dataset, tmp_pa
     assert code is not None and code != 0, f"node 0 still ran {took:.0f} s after node 1 was killed:\n{rank0[-3000:]}"
     assert took < STOP_BOUND_SECONDS
     line = next((ln for ln in rank0.splitlines() if "lost contact with the other training processes" in ln), "")
-    assert "while averaging the gradients: rank 1 (10.231.0.2" in line, rank0[-3000:]
+    # the kill lands in whichever collective runs then: the gradients' average, or a logged value's sum
+    assert re.search(r"while (averaging the gradients|summing values over the ranks): rank 1 \(10\.231\.0\.2", line), \
+        rank0[-3000:]
     assert "closed the connection" in line
     assert "rerun the command on every node with -o Global.checkpoints=" in rank0
     assert "terminate called" not in rank0 and "Traceback" not in rank0
