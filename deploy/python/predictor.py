@@ -517,6 +517,12 @@ class ClsPredictor:
         self._check_shape(batch)
         return batch
 
+    def prepare_one(self, image: Any) -> np.ndarray:
+        """One image → a new model-input array (no shared buffer: safe from any thread)."""
+        array = self.preprocess(_load(image))
+        self._check_shape(array[None])
+        return array
+
     def spare_preprocessor(self) -> Preprocessor:
         """Another preprocessor with the same ops and its own buffer (for preparing batches ahead)."""
         return Preprocessor(self.config["PreProcess"].get("transform_ops"))

@@ -28,6 +28,7 @@ class ServiceMetrics:
         self.latency_sum = 0.0
         self.latency_count = 0
         self.images = 0
+        self.batches = 0
         self.recent: deque[float] = deque()  # answer times of images within RATE_WINDOW_S
 
     def observe(self, status: int, seconds: float, images: int = 0) -> None:
@@ -43,6 +44,11 @@ class ServiceMetrics:
             self.images += images
             self.recent.extend([now] * images)
             self._trim(now)
+
+    def observe_batch(self, images: int) -> None:
+        """One predictor run over ``images`` images (requests batched together)."""
+        with self.lock:
+            self.batches += 1
 
     def _trim(self, now: float) -> None:
         while self.recent and now - self.recent[0] > RATE_WINDOW_S:
@@ -74,6 +80,9 @@ class ServiceMetrics:
                       "# HELP ppcls_images_total Images classified.",
                       "# TYPE ppcls_images_total counter",
                       f"ppcls_images_total {self.images}",
+                      "# HELP ppcls_batches_total Predictor runs (images_total / batches_total: the mean batch).",
+                      "# TYPE ppcls_batches_total counter",
+                      f"ppcls_batches_total {self.batches}",
                       f"# HELP ppcls_images_per_second Images classified per second over the last {RATE_WINDOW_S:g} s.",
                       "# TYPE ppcls_images_per_second gauge",
                       f"ppcls_images_per_second {rate:.4f}"]

@@ -2,7 +2,7 @@
 
 python deploy/serving/server.py --model_dir DIR [--port 8866] [--host 127.0.0.1] [--workers 1]
     [--max_bytes 10485760] [--max_pixels 50000000] [--max_queue 64] [--threads 16]
-    [--connection_limit 200] [--read_timeout 30] [--drain_timeout 30]
+    [--connection_limit 200] [--read_timeout 30] [--drain_timeout 30] [--max_batch 1] [--batch_timeout_ms 5]
     [-c deploy/configs/inference_cls.yaml] [-o Global.cpu_num_threads=2]
 
 POST /predict   multipart/form-data with the file in the field ``image``, or
@@ -15,9 +15,11 @@ GET  /metrics   → Prometheus text: requests by status, latency histogram, imag
 Bad requests get a 4xx JSON ``{"error": "..."}`` naming what was wrong. Concurrency: waitress
 reads requests in its event loop (a stalled client holds no thread and is dropped after
 ``--read_timeout`` s of silence; at most ``--connection_limit`` connections are accepted) and
-answers them on ``--threads`` threads; a pool of ``--workers`` predictors (clones sharing the
-weights) is handed out one request at a time. At most ``--max_queue`` requests wait for one, up
-to ``--queue_timeout`` s; beyond that, 503 with ``Retry-After``. SIGTERM/SIGINT: new requests get
+answers them on ``--threads`` threads, each decoding and preprocessing its own image; ``--workers``
+predictors (clones sharing the weights, one thread each) run the waiting images, one at a time or,
+with ``--max_batch`` > 1, batched across requests (deploy/serving/batching.py). At most
+``--max_queue`` images wait for a predictor, up to ``--queue_timeout`` s; beyond that, 503 with
+``Retry-After``. SIGTERM/SIGINT: new requests get
 503, those in flight finish (``--drain_timeout``), exit status 0. ``app_from_env()`` is the WSGI
 app for another server (gunicorn; deploy/README.md).
 """
@@ -30,7 +32,6 @@ import binascii
 import json
 import logging
 import os
-import queue
 import signal
 import sys
 import threading
@@ -48,6 +49,7 @@ from deploy.python.errors import DeployConfigError, DeployUserError, bounded, ru
 from deploy.python.predictor import ClsPredictor  # noqa: E402
 from deploy.python.preprocess import ImageDecodeError  # noqa: E402
 from deploy.python.utils import load_config  # noqa: E402
+from deploy.serving.batching import Batcher, QueueFull  # noqa: E402
 from deploy.serving.metrics import ServiceMetrics  # noqa: E402
 
 logger = logging.getLogger("deploy.serving")
@@ -62,12 +64,11 @@ RETRY_AFTER_S = 1  # what a 503 (busy, queue full, stopping) tells the client to
 
 
 class _Counts:
-    """Requests being answered and requests waiting for a predictor (under ``lock``)."""
+    """Requests being answered (under ``lock``)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.in_flight = 0
-        self.waiting = 0
 
 
 class RequestError(Exception):
@@ -180,29 +181,30 @@ def check_pixels(data: bytes, max_pixels: int) -> None:
 
 def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_BYTES,
                queue_timeout: float = 30.0, max_pixels: int = DEFAULT_MAX_PIXELS, max_queue: int = 64,
-               stopping: threading.Event | None = None) -> Any:
-    """The Flask app serving ``predictors`` (a pool: one request per predictor at a time).
+               stopping: threading.Event | None = None, max_batch: int = 1, batch_timeout_ms: float = 0.0) -> Any:
+    """The Flask app serving ``predictors`` (one thread each; deploy/serving/batching.py).
 
-    At most ``max_queue`` requests wait for a predictor; more, or a wait longer than ``queue_timeout``,
-    or a request while ``stopping`` is set, get 503 with ``Retry-After``. ``app.in_flight`` counts the
-    requests being answered (the graceful stop waits for it to reach 0).
+    Each request preprocesses its image on its own thread; a predictor runs up to ``max_batch`` waiting
+    images at once, waiting at most ``batch_timeout_ms`` for requests still preprocessing. At most ``max_queue`` images wait for a
+    predictor; more, or a wait longer than ``queue_timeout``, or a request while ``stopping`` is set, get 503
+    with ``Retry-After``. ``app.in_flight`` counts the requests being answered (the graceful stop waits for
+    it to reach 0); ``app.batcher`` is closed by the stop.
     """
     from flask import Flask, Response, g, jsonify, request
     from werkzeug.exceptions import HTTPException
 
     if not predictors:
         raise DeployConfigError("create_app: give at least one predictor")
+    if max_batch < 1:
+        raise DeployConfigError(f"max_batch (--max_batch, DEPLOY_MAX_BATCH): expected a positive integer, got {max_batch}")
     from PIL import Image
 
     # this process's pixel limit is max_pixels, checked on every header before any decode (check_pixels);
     # PIL's own, lower "decompression bomb" limit would otherwise turn big headers into unreadable ones
     Image.MAX_IMAGE_PIXELS = None
-    pool: queue.Queue = queue.Queue()
-    for p in predictors:
-        pool.put(p)
     first = predictors[0]
     info = {"model": first.config["Global"]["model_name"], "backend": first.backend.name,
-            "workers": len(predictors), "max_bytes": max_bytes}
+            "workers": len(predictors), "max_batch": max_batch, "max_bytes": max_bytes}
 
     # root_path given: deploy/serving is a namespace package, where Flask cannot find it by the import name
     app = Flask("deploy.serving", root_path=os.path.dirname(os.path.abspath(__file__)))
@@ -234,6 +236,8 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
     counts = _Counts()
     app.in_flight = counts
     metrics = ServiceMetrics(info["model"], info["backend"])
+    batcher = Batcher(predictors, max_batch, batch_timeout_ms / 1000.0, max_queue, on_batch=metrics.observe_batch)
+    app.batcher = batcher
 
     @app.before_request
     def _count_in() -> Any:
@@ -264,12 +268,12 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
     @app.get("/metrics")
     def prometheus() -> Any:
         with counts.lock:
-            waiting, in_flight = counts.waiting, counts.in_flight
-        return Response(metrics.render(waiting, in_flight), mimetype="text/plain; version=0.0.4")
+            in_flight = counts.in_flight
+        return Response(metrics.render(batcher.waiting(), in_flight), mimetype="text/plain; version=0.0.4")
 
     @app.get("/health")
     def health() -> Any:
-        return jsonify({"status": "ok", **info, "idle_workers": pool.qsize()})
+        return jsonify({"status": "ok", **info, "idle_workers": batcher.idle})
 
     @app.post("/predict")
     def predict() -> Any:
@@ -285,27 +289,24 @@ def create_app(predictors: Sequence[ClsPredictor], max_bytes: int = DEFAULT_MAX_
             raise RequestError(415, f"unsupported content type '{ctype or 'none'}': send multipart/form-data with "
                                     f"the file field '{FIELD}' or application/json {{\"{FIELD}\": \"<base64>\"}}")
         check_pixels(data, max_pixels)
-        with counts.lock:
-            if counts.waiting >= max_queue and pool.empty():
-                raise RequestError(503, f"{counts.waiting} request(s) already wait for the {len(predictors)} "
-                                        f"predictor(s) (--max_queue {max_queue}); retry later")
-            counts.waiting += 1
+        if batcher.full():  # refused before any decoding work
+            raise RequestError(503, f"{batcher.waiting()} request(s) already wait for the {len(predictors)} "
+                                    f"predictor(s) (--max_queue {max_queue}); retry later")
+        batcher.announce()  # a batch being collected may wait for this image
         try:
-            predictor = pool.get(timeout=queue_timeout)
-        except queue.Empty:
-            raise RequestError(503, f"all {len(predictors)} predictor(s) stayed busy for {queue_timeout} s; retry later") from None
-        finally:
-            with counts.lock:
-                counts.waiting -= 1
+            array = first.prepare_one(data)  # on this request's thread, in parallel with the predictors
+        except BaseException as e:
+            batcher.withdraw()
+            if isinstance(e, ImageDecodeError):
+                raise RequestError(400, f"not an image: {e}") from None
+            if isinstance(e, DeployUserError):  # e.g. smaller than the crop; anything else is a bug (500, logged)
+                raise RequestError(422, f"the image cannot be processed: {bounded(str(e), 500, 2)}") from None
+            raise
         try:
-            result = predictor.predict([data], file_names=[name])[0]
-            g.images = 1
-        except ImageDecodeError as e:
-            raise RequestError(400, f"not an image: {e}") from None
-        except DeployUserError as e:  # e.g. smaller than the crop; anything else is a bug (500, logged)
-            raise RequestError(422, f"the image cannot be processed: {bounded(str(e), 500, 2)}") from None
-        finally:
-            pool.put(predictor)
+            result = batcher.submit(array, name, queue_timeout, announced=True)
+        except QueueFull as e:
+            raise RequestError(503, f"{e}; retry later") from None
+        g.images = 1
         if result.get("file_name") is None:
             result.pop("file_name", None)
         return jsonify(result)
@@ -332,14 +333,15 @@ def build_predictors(model_dir: str, config: str | None, overrides: Sequence[str
 
 def app_from_env() -> Any:
     """WSGI factory for waitress/gunicorn: DEPLOY_MODEL_DIR, DEPLOY_CONFIG, DEPLOY_WORKERS, DEPLOY_MAX_BYTES,
-    DEPLOY_MAX_PIXELS."""
+    DEPLOY_MAX_PIXELS, DEPLOY_MAX_BATCH, DEPLOY_BATCH_TIMEOUT_MS."""
     model_dir = os.environ.get("DEPLOY_MODEL_DIR")
     if not model_dir:
         raise DeployConfigError("app_from_env: set DEPLOY_MODEL_DIR to the exported model folder")
     predictors = build_predictors(model_dir, os.environ.get("DEPLOY_CONFIG", DEFAULT_CONFIG), [],
                                   _env_int("DEPLOY_WORKERS", 1))
     return create_app(predictors, _env_int("DEPLOY_MAX_BYTES", DEFAULT_MAX_BYTES),
-                      max_pixels=_env_int("DEPLOY_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+                      max_pixels=_env_int("DEPLOY_MAX_PIXELS", DEFAULT_MAX_PIXELS),
+                      max_batch=_env_int("DEPLOY_MAX_BATCH", 1), batch_timeout_ms=_env_int("DEPLOY_BATCH_TIMEOUT_MS", 5))
 
 
 def _env_int(name: str, default: int) -> int:
@@ -363,6 +365,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--queue_timeout", type=float, default=30.0, help="seconds a request waits for a predictor")
     p.add_argument("--max_queue", type=int, default=64,
                    help="requests that may wait for a predictor; more get 503 with Retry-After")
+    p.add_argument("--max_batch", type=int, default=1,
+                   help="images a predictor runs at once, collected across concurrent requests (1: no batching)")
+    p.add_argument("--batch_timeout_ms", type=float, default=5.0,
+                   help="with --max_batch > 1: how long a predictor waits for requests still being preprocessed "
+                        "to fill its batch (a lone request never waits)")
     p.add_argument("--threads", type=int, default=16, help="HTTP worker threads (waitress)")
     p.add_argument("--connection_limit", type=int, default=200, help="open connections at most; more wait unaccepted")
     p.add_argument("--read_timeout", type=float, default=30.0,
@@ -375,10 +382,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    for name in ("max_bytes", "threads", "connection_limit"):
+    for name in ("max_bytes", "threads", "connection_limit", "max_batch"):
         if getattr(args, name) < 1:
             raise DeployConfigError(f"--{name}: expected a positive integer, got {getattr(args, name)}")
-    for name in ("max_queue",):
+    for name in ("max_queue", "batch_timeout_ms"):
         if getattr(args, name) < 0:
             raise DeployConfigError(f"--{name}: expected 0 or more, got {getattr(args, name)}")
     for name in ("read_timeout", "drain_timeout", "queue_timeout"):
@@ -411,13 +418,15 @@ def serve(app: Any, args: argparse.Namespace, stopping: threading.Event) -> int:
         (logger.warning if left else logger.info)(
             "stopping: %s", f"{left} request(s) still in flight after {args.drain_timeout} s" if left else
             "every request in flight was answered")
+        app.batcher.close()
         server.trigger.pull_trigger(close_everything)
 
     def on_signal(signum: int, _frame: Any) -> None:
         if stopping.is_set():
             return
         stopping.set()
-        logger.info("%s: answering new requests with 503, finishing those in flight", signal.Signals(signum).name)
+        logger.info("%s: answering new requests with 503, finishing the %d in flight", signal.Signals(signum).name,
+                    app.in_flight.in_flight)  # read without the lock: a signal handler must not wait
         threading.Thread(target=drain, name="drain", daemon=True).start()
 
     # installed after the predictors were built: Paddle's own SIGTERM handler (a C++ "FatalError" dump) is replaced
@@ -437,8 +446,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _check_args(args)
     predictors = build_predictors(args.model_dir, args.config, args.override, args.workers)
     stopping = threading.Event()
-    app = create_app(predictors, args.max_bytes, args.queue_timeout, args.max_pixels, args.max_queue, stopping)
-    logger.info("serving %s (%s, %d worker(s))", args.model_dir, predictors[0].backend.name, args.workers)
+    app = create_app(predictors, args.max_bytes, args.queue_timeout, args.max_pixels, args.max_queue, stopping,
+                     args.max_batch, args.batch_timeout_ms)
+    logger.info("serving %s (%s, %d worker(s)%s)", args.model_dir, predictors[0].backend.name, args.workers,
+                f", batches of up to {args.max_batch} within {args.batch_timeout_ms:g} ms" if args.max_batch > 1 else "")
     return serve(app, args, stopping)
 
 

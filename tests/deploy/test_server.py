@@ -104,6 +104,19 @@ def model_dir(tmp_path_factory) -> str:
                         topk=2, label_list_file=str(labels))
 
 
+@pytest.fixture(scope="module")
+def slow_model_dir(tmp_path_factory) -> str:
+    """PPLCNet_x1_0 at 448x448 (Paddle and ONNX files): about 30 ms per image on one thread, so concurrent
+    requests really queue."""
+    from ppcls.arch import build_model
+    from ppcls.engine.export import export_model
+
+    ops = [{"ResizeImage": {"size": 448}}, *EVAL_OPS[-2:]]
+    model = build_model({"name": "PPLCNet_x1_0", "class_num": 4})
+    return export_model(model, str(tmp_path_factory.mktemp("slow") / "model"), [3, 448, 448], "PPLCNet_x1_0", 4,
+                        transform_ops=ops, topk=2, export_type="onnx")
+
+
 @contextlib.contextmanager
 def running_server(model_dir: str, log_dir, *extra: str):
     """``deploy/serving/server.py`` on a free port, answering /health; stopped (SIGTERM) afterwards."""
@@ -272,16 +285,17 @@ def _post_with_headers(url: str, body: bytes, content_type: str) -> tuple[int, d
         return e.code, dict(e.headers)
 
 
-def test_a_full_queue_answers_503_with_retry_after(model_dir, tmp_path, photos):
-    from concurrent.futures import ThreadPoolExecutor
-
-    with running_server(model_dir, tmp_path, "--max_queue", "0", "--threads", "16") as (base, _proc, _log):
-        body, ctype = multipart("image", "a.jpg", photos["astronaut.jpg"])
-        with ThreadPoolExecutor(32) as ex:
-            results = list(ex.map(lambda _: _post_with_headers(base + "/predict", body, ctype), range(64)))
-    statuses = [s for s, _ in results]
-    assert set(statuses) <= {200, 503} and 200 in statuses and 503 in statuses, statuses
-    assert all(h.get("Retry-After") == "1" for s, h in results if s == 503)
+def test_a_full_queue_answers_503_with_retry_after(slow_model_dir, tmp_path, photos):
+    """One busy predictor and no room to wait (--max_queue 0): concurrent requests beyond it get 503."""
+    body, ctype = multipart("image", "a.jpg", photos["astronaut.jpg"])
+    with running_server(slow_model_dir, tmp_path, "--workers", "1", "--max_queue", "0", "--threads", "24") \
+            as (base, _proc, _log):
+        with ThreadPoolExecutor(24) as ex:
+            results = list(ex.map(lambda _: _post_with_headers(base + "/predict", body, ctype), range(48)))
+        statuses = [s for s, _ in results]
+        assert set(statuses) == {200, 503}, statuses
+        assert all(h.get("Retry-After") == "1" for s, h in results if s == 503)
+        assert _metric_values(base)['ppcls_requests_total{code="503"}'] == statuses.count(503)
 
 
 def test_sigterm_finishes_and_exits_0_without_paddles_fatal_error(model_dir, tmp_path):
@@ -329,3 +343,129 @@ def test_load_test_tool_measures_a_running_server(model_dir, tmp_path, photos):
     assert [int(r[0]) for r in rows] == [1, 4]
     for r in rows:
         assert int(r[1]) > 0 and float(r[2]) > 0 and "{200:" in r[5]
+
+
+def _metric_values(base: str) -> dict[str, float]:
+    with urllib.request.urlopen(base + "/metrics", timeout=30) as r:
+        text = r.read().decode()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line and not line.startswith("#")}
+
+
+def test_batching_across_requests_answers_each_client_its_own_result(model_dir, tmp_path, photos):
+    expected = expected_results(model_dir, photos)
+    names = sorted(photos) * 3
+    with running_server(model_dir, tmp_path, "--workers", "1", "--max_batch", "4", "--batch_timeout_ms", "300") \
+            as (base, _proc, _log):
+        with ThreadPoolExecutor(max_workers=len(names) + 1) as pool:
+            bad = pool.submit(request, base + "/predict", *multipart("image", "bad.jpg", b"not an image at all"))
+            answers = list(pool.map(lambda n: (n, request(base + "/predict", *multipart("image", n, photos[n]))),
+                                    names))
+        values = _metric_values(base)
+    assert bad.result()[0] == 400  # refused on its own thread; the others are unaffected
+    for name, (status, body) in answers:
+        assert status == 200, body
+        assert body["file_name"] == name and body["class_ids"] == expected[name]["class_ids"]
+        assert np.allclose(body["scores"], expected[name]["scores"], atol=1e-4)
+    assert values["ppcls_images_total"] == len(names)
+    # fewer runs than images: requests were batched (start-up's blank image runs outside the service)
+    assert values["ppcls_batches_total"] < len(names)
+
+
+@pytest.mark.parametrize("backend", ["paddle", "onnxruntime"])
+def test_sigterm_lets_requests_in_flight_finish_and_answers_new_ones_503(backend, slow_model_dir, tmp_path, photos):
+    """40 requests sent at once (about 1 s of work for one predictor); SIGTERM after the first answer: those in
+    flight are answered, a new one gets 503, the process exits 0."""
+    import re
+
+    body, ctype = multipart("image", "a.jpg", photos["coffee.jpg"])
+    with running_server(slow_model_dir, tmp_path, "--workers", "1", "--threads", "48", "-o",
+                        f"Global.backend={backend}") as (base, proc, log):
+        with ThreadPoolExecutor(40) as pool:
+            sent = [pool.submit(_post_with_headers, base + "/predict", body, ctype) for _ in range(40)]
+            while not any(f.done() for f in sent):
+                time.sleep(0.005)
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            status, headers = _post_with_headers(base + "/predict", body, ctype)
+            statuses = [f.result(timeout=60)[0] for f in sent]
+        assert status == 503 and headers.get("Retry-After") == "1"
+        assert proc.wait(timeout=30) == 0
+    text = log.read_text()
+    in_flight = int(re.search(r"SIGTERM: answering new requests with 503, finishing the (\d+) in flight", text)[1])
+    assert in_flight > 1  # the predictor was busy with a queue behind it
+    assert set(statuses) <= {200, 503} and statuses.count(200) >= in_flight, (in_flight, statuses)
+    assert "every request in flight was answered" in text and "Traceback" not in text and "FatalError" not in text
+    assert f"({backend}, 1 worker(s))" in text
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "bmp", "pgm", "tiff"])
+def test_every_format_is_sized_from_its_header_before_any_decoder(fmt, monkeypatch):
+    """A 20000x20000 header in each format the service reads → 413, the pixels never decoded."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    from deploy.serving.server import RequestError, check_pixels
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # as create_app sets it: the limit is max_pixels
+
+    w = h = 20000
+    if fmt == "png":
+        data = png_header_only(w, h)
+    elif fmt == "jpeg":
+        data = jpeg_declaring(w, h)
+    elif fmt == "pgm":
+        data = f"P5\n{w} {h}\n255\n".encode() + b"\0" * 64
+    else:  # a real 8x8 file with its size fields patched
+        buf = io.BytesIO()
+        Image.new("L", (8, 8)).save(buf, format=fmt.upper())
+        data = bytearray(buf.getvalue())
+        if fmt == "bmp":
+            data[18:26] = struct.pack("<ii", w, h)
+        else:  # TIFF (little-endian): tags 256/257 hold width/height, SHORT or LONG
+            ifd = struct.unpack_from("<I", data, 4)[0]
+            for i in range(struct.unpack_from("<H", data, ifd)[0]):
+                entry = ifd + 2 + 12 * i
+                tag, kind = struct.unpack_from("<HH", data, entry)
+                if tag in (256, 257):
+                    struct.pack_into("<HHII", data, entry, tag, 4, 1, w if tag == 256 else h)
+        data = bytes(data)
+    with pytest.raises(RequestError) as e:
+        check_pixels(data, 50_000_000)
+    assert e.value.status == 413 and "20000x20000 pixels" in e.value.message
+    try:  # the same header within the limit is not "too large" (a header-only PNG is then not an image: 400)
+        check_pixels(data, w * h)
+    except RequestError as within:
+        assert within.status == 400, within.message
+
+
+def test_app_from_env_runs_under_another_wsgi_server(model_dir, tmp_path, photos):
+    """The documented factory for gunicorn, here under waitress-serve: env settings reach the app."""
+    port = free_port()
+    env = {**os.environ, "DEPLOY_MODEL_DIR": model_dir, "DEPLOY_MAX_BATCH": "4", "DEPLOY_MAX_PIXELS": str(MAX_PIXELS),
+           "PYTHONPATH": REPO}
+    log = tmp_path / "waitress.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "waitress", "--host", "127.0.0.1", "--port", str(port),
+                                 "--call", "deploy.serving.server:app_from_env"], stdout=out, stderr=subprocess.STDOUT,
+                                env=env, cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            try:
+                status, health = request(base + "/health", method="GET", timeout=2)
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                assert time.time() < deadline, log.read_text()[-3000:]
+                time.sleep(0.3)
+        assert status == 200 and health["max_batch"] == 4 and health["model"] == "PPLCNet_x0_25"
+        assert request(base + "/predict", *multipart("image", "a.jpg", photos["coffee.jpg"]))[0] == 200
+        png = cv2.imencode(".png", np.zeros((1000, 1000), np.uint8))[1].tobytes()
+        assert request(base + "/predict", *multipart("image", "big.png", png))[0] == 413  # DEPLOY_MAX_PIXELS
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
