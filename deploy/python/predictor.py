@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 PADDLE_GRAPHS = ("inference.json", "inference.pdmodel")  # Paddle 3 (PIR), Paddle 2
 PARAMS_FILE = "inference.pdiparams"
 ONNX_FILE = "inference.onnx"
+INT8_ONNX_FILE = "inference_int8.onnx"  # written beside inference.onnx by tools/quantize.py
 INFO_FILE = "inference.yml"
 TRT_SHAPE_FILE = "shape_range_info.pbtxt"
 TRT_CACHE_DIR = "_opt_cache"
