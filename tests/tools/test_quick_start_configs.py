@@ -1,4 +1,4 @@
-"""Every quick-start config runs as README shows: it builds the digits set, then trains."""
+"""Every quick-start config runs as README shows: it builds its data set (digits, faces), then trains."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from tests.conftest import REPO, run_tool
 
-CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "quick_start", "*_digits.yaml")))
+CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "quick_start", "*_digits.yaml"))
+                 + glob.glob(os.path.join(REPO, "configs", "quick_start", "*_faces.yaml")))
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,28 @@ def test_digits_set_is_built_once_with_a_documented_split(workdir):
     assert all(34 <= n <= 38 for n in per_class)  # 20 % of each class
     stamp = os.path.getmtime(os.path.join(root, "train_list.txt"))
     assert prepare_digits(root) == root and os.path.getmtime(os.path.join(root, "train_list.txt")) == stamp
+
+
+def test_faces_set_is_the_200_lfw_photos_with_a_fixed_split(workdir):
+    from skimage.data import lfw_subset
+
+    from ppcls.data.prepare import prepare_dataset
+
+    root = os.path.join(workdir, "dataset", "faces")
+    prepare_dataset({"name": "faces", "dataset_dir": root})
+    train = open(os.path.join(root, "train_list.txt")).read().splitlines()
+    val = open(os.path.join(root, "val_list.txt")).read().splitlines()
+    assert (len(train), len(val)) == (160, 40)
+    assert sorted(line.rsplit(" ", 1)[1] for line in val) == ["0"] * 20 + ["1"] * 20
+    assert open(os.path.join(root, "label_list.txt")).read() == "0 face\n1 not_face\n"
+    import cv2
+    import numpy as np
+
+    rel, label = val[0].rsplit(" ", 1)
+    index = int(os.path.basename(rel).split(".")[0])
+    pixels = cv2.imread(os.path.join(root, rel), cv2.IMREAD_GRAYSCALE)
+    assert np.array_equal(pixels, np.round(lfw_subset()[index] * 255).astype(np.uint8))  # the real photo
+    assert (label == "0") == (index < 100) and rel.startswith("images/face/" if index < 100 else "images/not_face/")
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=os.path.basename)

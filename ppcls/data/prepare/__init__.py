@@ -8,8 +8,9 @@ from typing import Any
 from ppcls.utils.errors import ConfigError, summarize
 
 from .digits import prepare_digits
+from .faces import prepare_faces
 
-PREPARERS: dict[str, Callable[..., Any]] = {"digits": prepare_digits}
+PREPARERS: dict[str, Callable[..., Any]] = {"digits": prepare_digits, "faces": prepare_faces}
 
 
 def prepare_dataset(prepare_cfg: Mapping[str, Any] | None) -> None:
