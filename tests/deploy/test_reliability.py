@@ -315,23 +315,33 @@ def test_service_answers_a_bug_with_500_and_a_bad_image_with_4xx():
     from deploy.serving.server import create_app
 
     class Fake:
+        """Fails while preparing the image (on the request's thread) or while running it (predictor thread)."""
+
         config = {"Global": {"model_name": "fake"}}
         backend = types.SimpleNamespace(name="fake")
 
-        def __init__(self, exc):
-            self.exc = exc
+        def __init__(self, stage, exc):
+            self.stage, self.exc = stage, exc
 
-        def predict(self, images, file_names=None):
+        def prepare_one(self, image):
+            if self.stage == "prepare":
+                raise self.exc
+            return np.zeros((3, 4, 4), np.float32)
+
+        def run_prepared(self, batch, file_names, pre_seconds):
             raise self.exc
 
     ok, png = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
-    for exc, status in [(ImageSizeError("CropImage: image 8x8 is smaller than the crop 64x64"), 422),
-                        (ValueError("a bug: operands could not be broadcast"), 500),
-                        (RuntimeError("a bug in a backend"), 500)]:
-        client = create_app([Fake(exc)]).test_client()
+    for stage, exc, status in [("prepare", ImageSizeError("CropImage: image 8x8 is smaller than the crop 64x64"), 422),
+                               ("prepare", ValueError("a bug: operands could not be broadcast"), 500),
+                               ("run", RuntimeError("a bug in a backend"), 500)]:
+        app = create_app([Fake(stage, exc)])
+        client = app.test_client()
         r = client.post("/predict", data={"image": (__import__("io").BytesIO(png.tobytes()), "a.png")},
                         content_type="multipart/form-data")
         assert r.status_code == status, (exc, r.get_json())
+        assert app.batcher.waiting() == 0 and app.batcher.coming == 0  # nothing left behind for a batch to wait on
+        app.batcher.close()
     assert issubclass(ImageSizeError, ImageInputError)
 
 
