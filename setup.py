@@ -11,7 +11,7 @@ Everything else (metadata, dependencies, the ``ppcls`` command) is in ``pyprojec
 from setuptools import find_packages, setup
 
 PACKAGES = find_packages(include=["ppcls", "ppcls.*"]) + [
-    "ppcls.configs", "ppcls._tools.tools", "deploy", "deploy.python", "deploy.serving"]
+    "ppcls.configs", "ppcls._tools.tools", "deploy", "deploy.python", "deploy.python.backends", "deploy.serving"]
 
 setup(
     packages=PACKAGES,

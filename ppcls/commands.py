@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("infer", "predict images with trained weights (tools/infer.py)"),
     "export": ("export_model", "export an inference model (tools/export_model.py)"),
     "export_onnx": ("export_onnx", "export an ONNX inference model (tools/export_onnx.py)"),
+    "quantize": ("quantize", "export and quantize to INT8 ONNX (tools/quantize.py)"),
     "predict": ("deploy", "predict with an exported model (deploy/python/predict_cls.py)"),
     "convert": ("convert_weights", "convert weights between formats (tools/convert_weights.py)"),
     "split": ("split_dataset", "split an image folder into train/val lists (tools/split_dataset.py)"),

@@ -73,8 +73,10 @@ def test_wheel_ships_configs_label_lists_tools_and_deploy(wheel):
     assert {"ppcls/" + p for p in in_repo} == shipped
     assert "ppcls/utils/imagenet1k_label_list.txt" in names
     assert "ppcls/ops/csrc/depthwise_conv.cc" in names  # compiled on first use
-    assert "deploy/serving/server.py" in names and "deploy/serving/metrics.py" in names
-    assert "ppcls/_tools/tools/train.py" in names and "deploy/python/predictor.py" in names
+    deploy_sources = {os.path.relpath(os.path.join(d, f), REPO).replace(os.sep, "/")
+                      for d, _, files in os.walk(os.path.join(REPO, "deploy")) for f in files if f.endswith(".py")}
+    assert deploy_sources and deploy_sources <= names, sorted(deploy_sources - names)  # every module, sub-packages too
+    assert "ppcls/_tools/tools/train.py" in names and "ppcls/_tools/tools/quantize.py" in names
     assert "deploy/configs/inference_cls.yaml" in names
     meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
     requires = re.findall(r"^Requires-Dist: (\S+)", zipfile.ZipFile(wheel).read(meta).decode(), re.M)

@@ -2,6 +2,8 @@
 
 python tools/benchmark_inference.py [--models PPLCNet_x0_25,PPLCNet_x1_0] [--repeats 20]
     [--batch_sizes 1,8] [--image_size 224] [--threads 2] [--images DIR] [--output docs/benchmarks.md]
+    [--backends paddle+oneDNN,paddle,onnxruntime,onnxruntime+int8,openvino,openvino+int8]
+    [--skip_overhead] [--section inference-benchmark]
 
 For every model (random weights, BatchNorm statistics from the photos, class_num 1000): export
 with ONNX, check the predictor against the eager forward (max abs difference of the
@@ -11,7 +13,14 @@ without it, and ONNX Runtime, at each batch size: median of ``--repeats``. It al
 ONNX Runtime (forward only, ``--threads`` threads, batch 1) and the predictor's preprocessing
 per image (the predictor's and a hand-written OpenCV one), in alternating rounds, and reports
 the predictor's batch-1 call against raw ORT + preprocessing. The
-table goes to ``--output`` between the inference-benchmark markers (the rest of the file is kept).
+table goes to ``--output`` between the ``--section`` markers (the rest of the file is kept).
+
+The ``+int8`` settings run ``inference_int8.onnx``, quantized by ``deploy/python/quantize.py`` with its
+defaults, calibrated on the photos (random weights: the INT8 scores' distance to the eager model is
+the quantization error of an untrained network, a timing run, not an accuracy figure; accuracy is
+measured on trained models with ``tools/quantize.py --eval``). With INT8 or OpenVINO settings a
+summary table says per model which setting is fastest at batch 1 and the INT8/fp32 and
+OpenVINO/ONNX Runtime time ratios.
 """
 
 from __future__ import annotations
@@ -32,13 +41,24 @@ import numpy as np  # noqa: E402
 
 from ppcls.utils.errors import ArgumentError, summarize  # noqa: E402
 
-MARK_START = "<!-- inference-benchmark:start -->"
-MARK_END = "<!-- inference-benchmark:end -->"
+DEFAULT_SECTION = "inference-benchmark"
 BACKENDS = {  # label -> Global overrides of the deploy predictor
     "paddle+oneDNN": {"backend": "paddle", "enable_mkldnn": True},
     "paddle": {"backend": "paddle", "enable_mkldnn": False},
     "onnxruntime": {"backend": "onnxruntime"},
+    "onnxruntime+int8": {"backend": "onnxruntime", "precision": "int8"},
+    "openvino": {"backend": "openvino"},
+    "openvino+int8": {"backend": "openvino", "precision": "int8"},
 }
+DEFAULT_BACKENDS = ("paddle+oneDNN", "paddle", "onnxruntime")
+
+
+def markers(section: str) -> tuple[str, str]:
+    """The comment lines around a section of the benchmarks file."""
+    return f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+
+
+MARK_START, MARK_END = markers(DEFAULT_SECTION)
 # the four ImageNet photos beside a checkout (../shared), when present
 DEMO_IMAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "imagenet_demo")
 
@@ -46,7 +66,11 @@ DEMO_IMAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="", help="comma-separated names (default: every registered model)")
-    p.add_argument("--backends", default=",".join(BACKENDS), help=f"subset of {', '.join(BACKENDS)}")
+    p.add_argument("--backends", default=",".join(DEFAULT_BACKENDS), help=f"subset of {', '.join(BACKENDS)}")
+    p.add_argument("--skip_overhead", action="store_true",
+                   help="leave out the predictor-overhead check (raw ORT against the predictor, streams)")
+    p.add_argument("--section", default=DEFAULT_SECTION,
+                   help="the markers in --output the table goes between (default: %(default)s)")
     p.add_argument("--batch_sizes", default="1,8")
     p.add_argument("--repeats", type=int, default=20, help="timed calls per setting (the median is reported)")
     p.add_argument("--warmup", type=int, default=3)
@@ -287,6 +311,8 @@ def bench_model(name: str, args: argparse.Namespace, images: list[bytes], workdi
     flops = count_flops_or_none(model, size)
     folder = export_model(model, os.path.join(workdir, name), [3, size, size], name, args.class_num,
                           transform_ops=eval_ops(size), export_type="onnx")
+    if any(BACKENDS[label].get("precision") == "int8" for label in args.backend_list):
+        quantize_with_photos(folder, images, workdir)
 
     def predictor(overrides: dict, batch: int) -> ClsPredictor:
         g = {"inference_model_dir": folder, "batch_size": batch, "cpu_num_threads": args.threads, **overrides}
@@ -300,7 +326,8 @@ def bench_model(name: str, args: argparse.Namespace, images: list[bytes], workdi
     row: dict = {"model": name, "params": params, "flops": flops, "eager_diff": {}, "latency": {}}
     # the overhead check: raw ONNX Runtime + preprocessing against the predictor, before any Paddle
     # predictor (and its threads) exists
-    row.update(overhead_check(folder, images, args, predictor, workdir))
+    if not args.skip_overhead:
+        row.update(overhead_check(folder, images, args, predictor, workdir))
     for label in args.backend_list:
         p = predictor(BACKENDS[label], len(images))
         row["eager_diff"][label] = float(np.abs(p.backend.run(x) - eager).max())
@@ -324,6 +351,41 @@ def bench_model(name: str, args: argparse.Namespace, images: list[bytes], workdi
         best = min(b1, key=b1.get)
         row["best_b1"] = (best, b1[best])
     return row
+
+
+def quantize_with_photos(folder: str, images: list[bytes], workdir: str) -> None:
+    """``folder/inference_int8.onnx`` with the default settings, calibrated on the photos."""
+    from deploy.python.quantize import QuantOptions, load_calibration, quantize_folder
+
+    paths = []
+    for i, data in enumerate(images):
+        paths.append(os.path.join(workdir, f"calib_{i:02d}.jpg"))
+        with open(paths[-1], "wb") as f:
+            f.write(data)
+    quantize_folder(folder, load_calibration(folder, paths, [0] * len(paths), len(paths), "the benchmark photos"),
+                    QuantOptions())
+
+
+def summary_table(rows: list[dict], args: argparse.Namespace) -> list[str]:
+    """Per model: the fastest batch-1 setting, INT8 / fp32 and OpenVINO / ONNX Runtime time ratios."""
+    pairs = [("onnxruntime+int8", "onnxruntime", "INT8/fp32 (ORT)"), ("openvino+int8", "openvino", "INT8/fp32 (OpenVINO)"),
+             ("openvino", "onnxruntime", "OpenVINO/ORT (fp32)"), ("openvino+int8", "onnxruntime", "OpenVINO INT8/ORT fp32")]
+    pairs = [p for p in pairs if p[0] in args.backend_list and p[1] in args.backend_list]
+    if not pairs:
+        return []
+    lines = ["", "Batch 1, per model: the fastest setting, and time ratios (below 1.00: the first is faster; "
+             "INT8 above 1.00 means INT8 loses).", "",
+             "| Model | fastest b1 setting | ms | " + " | ".join(p[2] for p in pairs) + " |",
+             "|---|---|---|" + "---|" * len(pairs)]
+    for r in rows:
+        b1 = {label: r["latency"][(label, 1)] for label in args.backend_list if (label, 1) in r["latency"]}
+        if not b1:
+            continue
+        best = min(b1, key=b1.get)
+        cells = [r["model"], best, f"{b1[best]:.2f}"]
+        cells += [f"{b1[a] / b1[b]:.2f}" if a in b1 and b in b1 else "-" for a, b, _ in pairs]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _fmt_count(v: float | None, scale: float) -> str:
@@ -360,6 +422,9 @@ def render(rows: list[dict], args: argparse.Namespace, started: str) -> str:
                 cells += ["-", "-"] if ms is None else [f"{ms:.2f}", f"{1000.0 * bs / ms:.1f}"]
             cells.append(f"{r['eager_diff'].get(label, float('nan')):.1e}")
             lines.append("| " + " | ".join(cells) + " |")
+    lines += summary_table(rows, args)
+    if args.skip_overhead:
+        return "\n".join(lines)
     lines += [
         "",
         f"Predictor overhead check (batch 1, photo by photo, {args.rounds} rounds; in each round every column "
@@ -414,20 +479,21 @@ def render(rows: list[dict], args: argparse.Namespace, started: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: str, body: str) -> None:
+def write_section(path: str, body: str, section_name: str = DEFAULT_SECTION) -> None:
     """Replace the text between the markers in ``path`` (create the file or the section if missing)."""
     from deploy.python.utils import atomic_write_text
 
-    section = f"{MARK_START}\n{body.rstrip()}\n{MARK_END}"
+    start_mark, end_mark = markers(section_name)
+    section = f"{start_mark}\n{body.rstrip()}\n{end_mark}"
     text = ""
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
             text = f.read()
-    start, end = text.find(MARK_START), text.find(MARK_END)
+    start, end = text.find(start_mark), text.find(end_mark)
     if start != -1 and end != -1 and end > start:
-        text = text[:start] + section + text[end + len(MARK_END):]
+        text = text[:start] + section + text[end + len(end_mark):]
     elif start != -1 or end != -1:
-        raise ArgumentError(f"{path}: only one of the markers {MARK_START} / {MARK_END} is present; fix the file by hand")
+        raise ArgumentError(f"{path}: only one of the markers {start_mark} / {end_mark} is present; fix the file by hand")
     else:
         if not text:
             text = "# Benchmarks\n"
@@ -473,13 +539,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             row = bench_model(name, args, images, workdir)
             rows.append(row)
             lat = ", ".join(f"{k[0]} b{k[1]}: {v:.2f} ms" for k, v in row["latency"].items())
-            print(f"{name}: {lat}; raw ORT {row['raw_ort_ms']:.2f} ms + preprocess {row['preprocess_ms']:.2f} ms "
-                  f"(OpenCV {row['reference_preprocess_ms']:.2f} ms); predictor {row['predictor_ms']:.2f} ms; "
-                  f"max diff vs eager {max(row['eager_diff'].values()):.1e} ({time.time() - t:.0f} s)", flush=True)
+            overhead = "" if args.skip_overhead else (
+                f"; raw ORT {row['raw_ort_ms']:.2f} ms + preprocess {row['preprocess_ms']:.2f} ms "
+                f"(OpenCV {row['reference_preprocess_ms']:.2f} ms); predictor {row['predictor_ms']:.2f} ms")
+            print(f"{name}: {lat}{overhead}; max diff vs eager {max(row['eager_diff'].values()):.1e} "
+                  f"({time.time() - t:.0f} s)", flush=True)
     table = render(rows, args, started)
     print(table)
     if not args.no_write:
-        write_section(args.output, table)
+        write_section(args.output, table, args.section)
         print(f"written to {args.output}")
     return 0
 

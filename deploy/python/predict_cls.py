@@ -1,7 +1,8 @@
-"""Classify images with an exported model (Paddle Inference or ONNX Runtime).
+"""Classify images with an exported model (Paddle Inference, ONNX Runtime or OpenVINO).
 
 python deploy/python/predict_cls.py -c deploy/configs/inference_cls.yaml \
-    -o Global.inference_model_dir=DIR -o Global.infer_imgs=PATH [-o Global.backend=onnxruntime]
+    -o Global.inference_model_dir=DIR -o Global.infer_imgs=PATH [-o Global.backend=onnxruntime|openvino]
+    [-o Global.precision=int8]
     [-o Global.enable_benchmark=True] [-o Global.save_results=results.jsonl]
 
 Exit status: 0 done; 1 more than Global.max_bad_image_ratio of the inputs could not be read (the

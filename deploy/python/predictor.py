@@ -1,4 +1,7 @@
-"""The classification predictor: preprocessing → Paddle Inference | ONNX Runtime → top-k.
+"""The classification predictor: preprocessing → a backend (Paddle Inference | ONNX Runtime | OpenVINO) → top-k.
+
+The backends live in ``deploy/python/backends/`` (one module each, the table ``BACKENDS``);
+this module finds the model files, resolves the configuration and runs the three stages.
 
 Configuration precedence (highest first), applied by :func:`resolve_config`:
 
@@ -17,21 +20,32 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from .errors import (
-    DeployConfigError,
-    DeployEnvironmentError,
-    DeployFileError,
-    ImageInputError,
-    MissingPackageError,
-    ModelLoadError,
-    bounded,
+from .backends import BACKENDS, Backend, build_backend
+from .backends.base import (
+    INFO_FILE,
+    INPUT_NAME,
+    INT8_ONNX_FILE,
+    ONNX_FILE,
+    PADDLE_GRAPHS,
+    PARAMS_FILE,
+    ModelFiles,
+    precision_name,
 )
+from .backends.onnxruntime import OnnxBackend, build_onnx_session_options
+from .backends.openvino import OpenVinoBackend
+from .backends.paddle import (
+    TRT_CACHE_DIR,
+    TRT_SHAPE_FILE,
+    PaddleBackend,
+    build_paddle_config,
+    check_device_request,
+)
+from .errors import DeployConfigError, DeployFileError, ImageInputError
 from .postprocess import PostProcessor
 from .preprocess import Preprocessor
 from .utils import (
@@ -44,36 +58,18 @@ from .utils import (
 
 logger = logging.getLogger(__name__)
 
-PADDLE_GRAPHS = ("inference.json", "inference.pdmodel")  # Paddle 3 (PIR), Paddle 2
-PARAMS_FILE = "inference.pdiparams"
-ONNX_FILE = "inference.onnx"
-INT8_ONNX_FILE = "inference_int8.onnx"  # written beside inference.onnx by tools/quantize.py
-INFO_FILE = "inference.yml"
-TRT_SHAPE_FILE = "shape_range_info.pbtxt"
-TRT_CACHE_DIR = "_opt_cache"
-INPUT_NAME = "x"  # the graph input name written by the export (and by PaddleClas)
-
-
-@dataclass
-class ModelFiles:
-    """What an exported model folder holds."""
-
-    folder: str
-    graph: str | None  # inference.json or inference.pdmodel
-    params: str | None
-    onnx: str | None
-    info: str | None  # inference.yml
-
-    @property
-    def layout(self) -> str:
-        """'paddle3' (inference.json), 'paddle2' (inference.pdmodel) or 'onnx' (only an .onnx)."""
-        if self.graph is None:
-            return "onnx"
-        return "paddle3" if self.graph.endswith(".json") else "paddle2"
-
+# the backends moved to deploy/python/backends/ and stay importable from here; none of those modules
+# imports its runtime (paddle, onnxruntime, openvino) before a backend is built
+__all__ = [
+    "BACKENDS", "INPUT_NAME", "INT8_ONNX_FILE", "ONNX_FILE", "TRT_CACHE_DIR", "TRT_SHAPE_FILE", "AutoLogBridge",
+    "Backend", "ClsPredictor", "ModelFiles", "OnnxBackend", "OpenVinoBackend", "PaddleBackend", "StageTimer",
+    "build_backend", "build_onnx_session_options", "build_paddle_config", "check_device_request", "find_model",
+    "precision_name", "resolve_config",
+]
 
 def find_model(folder: str) -> ModelFiles:
-    """Locate the graph files in ``folder``: inference.json, else inference.pdmodel, and/or inference.onnx."""
+    """Locate the graph files in ``folder``: inference.json, else inference.pdmodel, and/or inference.onnx
+    (and inference_int8.onnx, made by tools/quantize.py)."""
     if not folder:
         raise DeployConfigError("Global.inference_model_dir is not set: pass -o Global.inference_model_dir=DIR")
     if not os.path.isdir(folder):
@@ -82,7 +78,9 @@ def find_model(folder: str) -> ModelFiles:
     params = os.path.join(folder, PARAMS_FILE)
     onnx = os.path.join(folder, ONNX_FILE)
     onnx = onnx if os.path.isfile(onnx) else None
-    if graph is None and onnx is None:
+    onnx_int8 = os.path.join(folder, INT8_ONNX_FILE)
+    onnx_int8 = onnx_int8 if os.path.isfile(onnx_int8) else None
+    if graph is None and onnx is None and onnx_int8 is None:
         raise DeployFileError(
             f"no inference model in {folder}: expected inference.json (Paddle 3) or inference.pdmodel "
             f"(Paddle 2) with inference.pdiparams, or inference.onnx"
@@ -90,7 +88,8 @@ def find_model(folder: str) -> ModelFiles:
     if graph is not None and not os.path.isfile(params):
         raise DeployFileError(f"{graph} has no weights beside it: {params} is missing")
     info = os.path.join(folder, INFO_FILE)
-    return ModelFiles(folder, graph, params if graph else None, onnx, info if os.path.isfile(info) else None)
+    return ModelFiles(folder, graph, params if graph else None, onnx, info if os.path.isfile(info) else None,
+                      onnx_int8)
 
 
 def resolve_config(cfg: Mapping[str, Any]) -> dict:
@@ -109,14 +108,9 @@ def resolve_config(cfg: Mapping[str, Any]) -> dict:
         if user_global.get("backend") is not None and not user_global.get("use_onnx"):
             raise DeployFileError(
                 f"Global.backend=paddle needs inference.json or inference.pdmodel in {files.folder}, "
-                f"which holds only {ONNX_FILE}: set -o Global.backend=onnxruntime"
+                f"which holds only ONNX models: set -o Global.backend=onnxruntime or openvino"
             )
         g["backend"] = "onnxruntime"  # the folder holds only an ONNX model
-    if g["backend"] == "onnxruntime" and files.onnx is None:
-        raise DeployFileError(
-            f"Global.backend=onnxruntime needs {os.path.join(files.folder, ONNX_FILE)}: export with "
-            "-o Global.export_type=onnx"
-        )
 
     pre_user = cfg.get("PreProcess") or {}
     if not isinstance(pre_user, Mapping):
@@ -143,223 +137,6 @@ def resolve_config(cfg: Mapping[str, Any]) -> dict:
 
     return {"Global": g, "PreProcess": pre, "PostProcess": post,
             "_meta": {"files": files, "preprocess_from": pre_source}}
-
-
-# ----------------------------------------------------------------------------- backends
-
-
-def precision_name(g: Mapping[str, Any]) -> str:
-    return "fp16" if g.get("use_fp16") else "fp32"
-
-
-def check_device_request(g: Mapping[str, Any], compiled_with_cuda: Callable[[], bool] | None = None) -> None:
-    """GPU options on a CPU-only Paddle build, or inconsistent GPU options, stop here."""
-    wanted = [k for k in ("use_gpu", "use_tensorrt", "use_fp16") if g.get(k)]
-    if not wanted:
-        return
-    if compiled_with_cuda is None:
-        import paddle
-
-        compiled_with_cuda = paddle.device.is_compiled_with_cuda
-    if not compiled_with_cuda():
-        import paddle
-
-        raise DeployEnvironmentError(
-            f"Global.{wanted[0]}=True needs a GPU build of Paddle, but this one (paddle {paddle.__version__}) is "
-            "CPU-only (paddle.device.is_compiled_with_cuda() is False): install paddlepaddle-gpu, or set "
-            + ", ".join(f"Global.{k}=False" for k in wanted)
-        )
-    if not g.get("use_gpu"):
-        raise DeployConfigError(
-            f"Global.{wanted[0]}=True is a GPU option: set Global.use_gpu=True as well (it would not be used on the CPU)"
-        )
-
-
-def build_paddle_config(files: ModelFiles, g: Mapping[str, Any], input_shape: Sequence[int] | None,
-                        config_cls: Any = None, compiled_with_cuda: Callable[[], bool] | None = None) -> Any:
-    """A ``paddle.inference.Config`` reflecting every flag of ``Global``.
-
-    ``config_cls`` and ``compiled_with_cuda`` exist for tests (a recording fake config).
-    """
-    check_device_request(g, compiled_with_cuda)
-    from paddle.inference import PrecisionType
-
-    if config_cls is None:
-        from paddle.inference import Config as config_cls  # noqa: N813
-    config = config_cls(files.graph, files.params)
-    if g["use_gpu"]:
-        half = g["use_fp16"]
-        # without TensorRT fp16 runs as GPU mixed precision; with TensorRT the engine's precision decides
-        config.enable_use_gpu(int(g["gpu_mem"]), int(g["gpu_id"]),
-                              PrecisionType.Half if half and not g["use_tensorrt"] else PrecisionType.Float32)
-        shape_file = g.get("trt_shape_range_file") or os.path.join(files.folder, TRT_SHAPE_FILE)
-        if g["collect_trt_shape_range"]:
-            config.collect_shape_range_info(shape_file)
-        if g["use_tensorrt"]:
-            config.enable_tensorrt_engine(
-                workspace_size=1 << 30,
-                max_batch_size=int(g["batch_size"]),
-                min_subgraph_size=int(g["min_subgraph_size"]),
-                precision_mode=PrecisionType.Half if half else PrecisionType.Float32,
-                use_static=True,  # serialise the engine into the cache dir below
-                use_calib_mode=False,
-            )
-            config.set_optim_cache_dir(os.path.join(files.folder, TRT_CACHE_DIR))
-            if os.path.isfile(shape_file):
-                config.enable_tuned_tensorrt_dynamic_shape(shape_file, True)
-            else:
-                if not input_shape:
-                    raise DeployConfigError(
-                        "Global.use_tensorrt: the dynamic shape range needs Global.input_shape ([C, H, W]) or a "
-                        f"collected shape file ({shape_file}; run once with -o Global.collect_trt_shape_range=True)"
-                    )
-                c, h, w = (int(v) for v in input_shape)
-                bs = int(g["batch_size"])
-                config.set_trt_dynamic_shape_info(
-                    {INPUT_NAME: [1, c, h, w]}, {INPUT_NAME: [bs, c, h, w]}, {INPUT_NAME: [bs, c, h, w]}
-                )
-    else:
-        config.disable_gpu()
-        if g["enable_mkldnn"]:
-            config.enable_mkldnn()
-            config.set_mkldnn_cache_capacity(10)  # bounded per-shape cache (PaddleClas does the same)
-        else:
-            config.disable_mkldnn()  # Paddle 3 turns oneDNN on by default: off must be said explicitly
-        config.set_cpu_math_library_num_threads(int(g["cpu_num_threads"]))
-    if g["enable_profile"]:
-        config.enable_profile()
-    config.disable_glog_info()
-    config.switch_ir_optim(bool(g["ir_optim"]))
-    if files.layout == "paddle2":
-        # Paddle 3.3 fails in create_predictor ("memory_optimize_pass" not found) with this on a PIR
-        # (inference.json) model; on the Paddle 2 layout it works and lowers peak memory.
-        config.enable_memory_optim()
-    if not g["use_gpu"] and not g["enable_mkldnn"] and config.mkldnn_enabled():
-        raise RuntimeError("Global.enable_mkldnn=False but the Paddle Inference config still has oneDNN enabled")
-    return config
-
-
-class PaddleBackend:
-    """Paddle Inference with zero-copy input/output handles."""
-
-    name = "paddle"
-
-    def __init__(self, files: ModelFiles, g: Mapping[str, Any], input_shape: Sequence[int] | None,
-                 predictor: Any = None, config: Any = None) -> None:
-        from paddle.inference import create_predictor
-
-        self.files = files
-        self.g = dict(g)
-        self.config = config if config is not None else build_paddle_config(files, g, input_shape)
-        if predictor is None:
-            try:
-                predictor = create_predictor(self.config)
-            except Exception as e:  # a truncated or foreign model file: the user's files, not a bug here
-                raise ModelLoadError(
-                    f"Paddle Inference cannot load the model {files.graph} + {files.params}: "
-                    f"{bounded(str(e).strip(), 300, 2)}"
-                ) from e
-        self.predictor = predictor
-        self.input = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
-        self.output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        self.input.reshape(list(batch.shape))
-        self.input.copy_from_cpu(batch)
-        self.predictor.run()
-        return self.output.copy_to_cpu()
-
-    def clone(self) -> PaddleBackend:
-        """Another predictor sharing the weights (one per thread)."""
-        return PaddleBackend(self.files, self.g, None, predictor=self.predictor.clone(), config=self.config)
-
-    def describe(self) -> dict:
-        c = self.config
-        return {"backend": "paddle", "runtime_device": "gpu" if c.use_gpu() else "cpu",
-                "ir_optim": c.ir_optim(), "enable_tensorrt": c.tensorrt_engine_enabled(),
-                "enable_mkldnn": c.mkldnn_enabled(), "cpu_math_library_num_threads": c.cpu_math_library_num_threads(),
-                "precision": precision_name(self.g), "model_file": os.path.basename(self.files.graph or "")}
-
-
-def build_onnx_session_options(g: Mapping[str, Any]) -> Any:
-    """Lean CPU session options: all graph optimisations, intra-op threads, sequential execution.
-
-    ``Global.ort_allow_spinning`` (default True) lets the worker threads busy-wait between
-    operators, the fastest on an idle machine; on a host shared with other busy processes
-    spinning competes with them (median latency 2-3x worse under load here), so it can be turned
-    off (docs/benchmarks.md).
-    """
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = int(g["cpu_num_threads"])
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if g.get("ort_allow_spinning") else "0")
-    so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if g["ir_optim"]
-                                   else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
-    so.log_severity_level = 3
-    if g["enable_profile"]:
-        so.enable_profiling = True
-    return so
-
-
-class OnnxBackend:
-    """ONNX Runtime on the inference.onnx of the model folder."""
-
-    name = "onnxruntime"
-
-    def __init__(self, files: ModelFiles, g: Mapping[str, Any], session: Any = None) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise MissingPackageError(
-                "Global.backend=onnxruntime needs the onnxruntime package: pip install onnxruntime") from None
-        self.files = files
-        self.g = dict(g)
-        if g["use_fp16"] or g["use_tensorrt"]:
-            bad = "use_fp16" if g["use_fp16"] else "use_tensorrt"
-            raise DeployConfigError(f"Global.{bad}=True is not supported by the onnxruntime backend; use backend paddle")
-        providers = ["CPUExecutionProvider"]
-        if g["use_gpu"]:
-            available = ort.get_available_providers()
-            if "CUDAExecutionProvider" not in available:
-                raise DeployEnvironmentError(
-                    "Global.use_gpu=True with backend onnxruntime needs onnxruntime-gpu (CUDAExecutionProvider); "
-                    f"this onnxruntime offers {', '.join(available)}"
-                )
-            providers = [("CUDAExecutionProvider", {"device_id": int(g["gpu_id"])}), "CPUExecutionProvider"]
-        if session is None:
-            try:
-                session = ort.InferenceSession(files.onnx, sess_options=build_onnx_session_options(g),
-                                               providers=providers)
-            except Exception as e:  # a truncated or foreign .onnx file: the user's files, not a bug here
-                raise ModelLoadError(
-                    f"ONNX Runtime cannot load the model {files.onnx}: {bounded(str(e).strip(), 300, 2)}") from e
-        self.session = session
-        self.input_name = session.get_inputs()[0].name
-        self.output_names = [session.get_outputs()[0].name]
-
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        if batch.dtype != np.float32:
-            batch = batch.astype(np.float32)
-        return self.session.run(self.output_names, {self.input_name: batch})[0]
-
-    def clone(self) -> OnnxBackend:
-        """Sessions are thread-safe for run(): share it."""
-        return OnnxBackend(self.files, self.g, session=self.session)
-
-    def describe(self) -> dict:
-        return {"backend": "onnxruntime", "runtime_device": "gpu" if self.g["use_gpu"] else "cpu",
-                "ir_optim": bool(self.g["ir_optim"]), "enable_tensorrt": False, "enable_mkldnn": False,
-                "cpu_math_library_num_threads": int(self.g["cpu_num_threads"]), "precision": "fp32",
-                "model_file": os.path.basename(self.files.onnx or "")}
-
-
-def build_backend(files: ModelFiles, g: Mapping[str, Any], input_shape: Sequence[int] | None) -> Any:
-    if g["backend"] == "onnxruntime":
-        return OnnxBackend(files, g)
-    return PaddleBackend(files, g, input_shape)
 
 
 # ----------------------------------------------------------------------------- timing
@@ -404,11 +181,12 @@ class AutoLogBridge:
     def __init__(self, auto_log: Any, predictor: ClsPredictor) -> None:
         g = predictor.config["Global"]
         info = predictor.backend.describe()
+        # auto_log reads a paddle.inference.Config when it gets one; the other backends give their description
         inference_config = predictor.backend.config if predictor.backend.name == "paddle" else {
             k: info[k] for k in ("runtime_device", "ir_optim", "enable_tensorrt", "precision", "enable_mkldnn",
                                  "cpu_math_library_num_threads")}
         self.logger = auto_log.AutoLogger(
-            model_name=g["model_name"], model_precision=precision_name(g), batch_size=g["batch_size"],
+            model_name=g["model_name"], model_precision=info["precision"], batch_size=g["batch_size"],
             data_shape=list(predictor.input_shape or []), save_path=g.get("save_log_path") or "./auto_log.log",
             inference_config=inference_config, pids=os.getpid(), process_name=None,
             gpu_ids=g["gpu_id"] if g["use_gpu"] else None,
@@ -457,7 +235,7 @@ class ClsPredictor:
         shape = g.get("input_shape")
         self.input_shape: list[int] | None = [int(v) for v in shape] if shape else None
         self.batch_size = int(g["batch_size"])
-        self.backend = backend if backend is not None else build_backend(self.files, g, self.input_shape)
+        self.backend: Backend = backend if backend is not None else build_backend(self.files, g, self.input_shape)
         self.benchmark = bool(g["enable_benchmark"])
         self.timer = StageTimer()
         self._auto_log: AutoLogBridge | None = None

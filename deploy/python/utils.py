@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from .backends import BACKENDS as BACKEND_TABLE
+from .backends.base import PRECISIONS
 from .errors import DeployConfigError, DeployFileError, few, short
 
 logger = logging.getLogger(__name__)
@@ -37,8 +39,9 @@ GLOBAL_KEYS: dict[str, tuple[tuple, Any]] = {
     "cpu_num_threads": ((int,), 2),
     "enable_benchmark": ((bool,), False),
     "benchmark_warmup": ((int,), 2),
-    "use_fp16": ((bool,), False),
-    "use_int8": ((bool,), False),
+    "precision": ((str, type(None)), None),  # fp32 | fp16 | int8; None: from use_fp16 / use_int8, else fp32
+    "use_fp16": ((bool,), False),  # PaddleClas's switch: precision fp16
+    "use_int8": ((bool,), False),  # PaddleClas's switch: precision int8
     "ir_optim": ((bool,), True),
     "use_tensorrt": ((bool,), False),
     "min_subgraph_size": ((int,), 15),
@@ -60,7 +63,7 @@ GLOBAL_KEYS: dict[str, tuple[tuple, Any]] = {
 # keys an exported model's inference.yml carries in Global that the predictor reads or ignores
 MODEL_GLOBAL_KEYS = ("model_name", "input_shape", "class_num", "output", "paddle_version")
 SECTIONS = ("Global", "PreProcess", "PostProcess")
-BACKENDS = ("paddle", "onnxruntime")
+BACKENDS = tuple(BACKEND_TABLE)  # the names of deploy/python/backends/__init__.py's table, in its order
 # overrides into a list item (``PreProcess.transform_ops.ResizeImage.resize_short=256``) that the
 # deploy config itself has no list for: applied by the predictor onto the list it ends up using
 # (the deploy config's, else the model's inference.yml), see :func:`apply_deferred_overrides`
@@ -310,8 +313,7 @@ def check_global(g: Mapping) -> dict:
         raise DeployConfigError(
             f"Global.backend: expected one of {', '.join(BACKENDS)}, got {short(g.get('backend'))}"
         )
-    if out["use_int8"]:
-        raise DeployConfigError("Global.use_int8: int8 models are not supported by this predictor; set it to False")
+    _resolve_precision(g, out)
     imgs = out.get("infer_imgs")
     if isinstance(imgs, list) and not all(isinstance(x, str) for x in imgs):
         raise DeployConfigError(f"Global.infer_imgs: expected a file, a folder or a list of them, got {short(imgs)}")
@@ -324,6 +326,34 @@ def check_global(g: Mapping) -> dict:
     return out
 
 
+def _resolve_precision(given: Mapping, out: dict) -> None:
+    """``Global.precision`` and PaddleClas's ``use_fp16`` / ``use_int8`` made to agree, or refused.
+
+    Which backend runs which precision is the backend's to say (deploy/python/backends/).
+    """
+    precision = given.get("precision")
+    if precision is not None:
+        precision = str(precision).lower()
+        if precision not in PRECISIONS:
+            raise DeployConfigError(
+                f"Global.precision: expected one of {', '.join(PRECISIONS)}, got {short(given.get('precision'))}"
+                f".{_suggest(precision, PRECISIONS)}")
+    switches = [k for k in ("use_fp16", "use_int8") if out[k]]
+    if len(switches) > 1:
+        raise DeployConfigError("Global.use_fp16=True and Global.use_int8=True contradict each other: set one, or "
+                                "Global.precision to fp16 or int8")
+    for key in switches:
+        implied = "fp16" if key == "use_fp16" else "int8"
+        if precision is not None and precision != implied:
+            raise DeployConfigError(
+                f"Global.precision={precision} contradicts Global.{key}=True (which means precision {implied}): "
+                f"set Global.{key}=False, or Global.precision={implied}")
+        precision = implied
+    out["precision"] = precision or "fp32"
+    out["use_fp16"] = out["precision"] == "fp16"
+    out["use_int8"] = out["precision"] == "int8"
+
+
 # ----------------------------------------------------------------------------- files
 
 
@@ -332,12 +362,13 @@ def list_images(path: str | list) -> list[str]:
     return [p for p, _ in list_named_images(path)]
 
 
-def list_named_images(path: str | list) -> list[tuple[str, str]]:
+def list_named_images(path: str | list, where: str = "Global.infer_imgs") -> list[tuple[str, str]]:
     """``(path, name)`` of every image :func:`list_images` finds; the name is the path relative to the
     folder given (``cat/001.jpg``: base names alone are ambiguous across class sub-folders), or the path
-    as given for a file. ``tools/infer.py`` names its results the same way."""
+    as given for a file. ``tools/infer.py`` names its results the same way. ``where`` names the setting
+    in messages."""
     if isinstance(path, (list, tuple)):
-        return [pair for item in path for pair in list_named_images(item)]
+        return [pair for item in path for pair in list_named_images(item, where)]
     if os.path.isfile(path):
         return [(path, path)]
     if os.path.isdir(path):
@@ -349,13 +380,13 @@ def list_named_images(path: str | list) -> list[tuple[str, str]]:
                 elif not f.startswith("."):
                     left_out.append(os.path.relpath(os.path.join(root, f), path))
         if not found:
-            raise DeployFileError(f"Global.infer_imgs: no images ({', '.join(IMAGE_EXTENSIONS)}) under {path}")
+            raise DeployFileError(f"{where}: no images ({', '.join(IMAGE_EXTENSIONS)}) under {path}")
         if left_out:
-            logger.warning("Global.infer_imgs: left out %d file(s) under %s whose extension is not an image type "
+            logger.warning(f"{where}: left out %d file(s) under %s whose extension is not an image type "
                            "read here (%s): %s", len(left_out), path, ", ".join(IMAGE_EXTENSIONS),
                            few(sorted(left_out)))
         return [(f, os.path.relpath(f, path)) for f in sorted(found)]
-    raise DeployFileError(f"Global.infer_imgs: no such file or folder: {short(path)}")
+    raise DeployFileError(f"{where}: no such file or folder: {short(path)}")
 
 
 def _file_mode(path: str) -> int:

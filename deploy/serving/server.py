@@ -322,6 +322,7 @@ def build_predictors(model_dir: str, config: str | None, overrides: Sequence[str
     g = cfg.setdefault("Global", {})
     g["inference_model_dir"] = model_dir
     g["enable_benchmark"] = False
+    g["workers"] = workers  # predictors run at once: OpenVINO compiles that many streams for them
     first = ClsPredictor(cfg)
     # one run at start-up: a label list that does not fit the model's output, or preprocessing that does not
     # fit its input, stops the service here (one line) instead of failing every request

@@ -14,7 +14,8 @@ import pytest
 
 import ppcls.arch  # noqa: F401  (registers every model family before the parametrisation below)
 from deploy.python import predictor as predictor_mod
-from deploy.python.predictor import ClsPredictor, build_paddle_config, find_model, resolve_config
+from deploy.python.backends.paddle import build_paddle_config
+from deploy.python.predictor import ClsPredictor, find_model, resolve_config
 from deploy.python.utils import DeployConfigError, check_global
 from ppcls.registry import MODELS
 from tests.deploy.common import EVAL_OPS, SIZE
@@ -172,7 +173,7 @@ def test_onnx_only_folder_runs_with_onnxruntime(lcnet, photos, tmp_path):
     np.testing.assert_allclose(pred.predict_scores(photos), make_predictor(folder).predict_scores(photos), atol=1e-4)
     with pytest.raises(FileNotFoundError, match="backend=paddle needs inference.json or inference.pdmodel"):
         make_predictor(str(only), backend="paddle")
-    with pytest.raises(DeployConfigError, match="Global.backend: expected one of paddle, onnxruntime, got 'trt'"):
+    with pytest.raises(DeployConfigError, match="Global.backend: expected one of paddle, onnxruntime, openvino, got 'trt'"):
         make_predictor(folder, backend="trt")
 
 
@@ -430,8 +431,18 @@ def test_predict_cls_command_line(lcnet, photos, tmp_path):
 
 
 def test_predictor_module_has_no_paddle_import_for_onnx(lcnet):
-    """The ONNX path builds without touching paddle.inference (deploy can run with onnxruntime alone)."""
+    """The ONNX paths build without touching paddle (deploy can run with onnxruntime or openvino alone)."""
     _, folder = lcnet
     assert not hasattr(predictor_mod, "paddle")
-    pred = make_predictor(folder, backend="onnxruntime")
-    assert pred.backend.describe()["backend"] == "onnxruntime"
+    for backend in ("onnxruntime", "openvino"):
+        pred = make_predictor(folder, backend=backend)
+        assert pred.backend.describe()["backend"] == backend
+    script = (  # a fresh interpreter: this one imported paddle for the export
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from deploy.python.predictor import ClsPredictor\n"
+        "for b in ('onnxruntime', 'openvino'):\n"
+        "    ClsPredictor({'Global': {'inference_model_dir': sys.argv[2], 'backend': b}})\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'paddle'], 'paddle was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, REPO, folder], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -164,7 +164,7 @@ def test_overrides_and_global_validation(tmp_path):
         check_global({"batchsize": 2})
     with pytest.raises(DeployConfigError, match="Global.batch_size: expected int, got 'two'"):
         check_global({"batch_size": "two"})
-    with pytest.raises(DeployConfigError, match="Global.backend: expected one of paddle, onnxruntime, got 'tvm'"):
+    with pytest.raises(DeployConfigError, match="Global.backend: expected one of paddle, onnxruntime, openvino, got 'tvm'"):
         check_global({"backend": "tvm"})
     assert check_global({"use_onnx": True})["backend"] == "onnxruntime"
 

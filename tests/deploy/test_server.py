@@ -372,7 +372,7 @@ def test_batching_across_requests_answers_each_client_its_own_result(model_dir, 
     assert values["ppcls_batches_total"] < len(names)
 
 
-@pytest.mark.parametrize("backend", ["paddle", "onnxruntime"])
+@pytest.mark.parametrize("backend", ["paddle", "onnxruntime", "openvino"])
 def test_sigterm_lets_requests_in_flight_finish_and_answers_new_ones_503(backend, slow_model_dir, tmp_path, photos):
     """40 requests sent at once (about 1 s of work for one predictor); SIGTERM after the first answer: those in
     flight are answered, a new one gets 503, the process exits 0."""
@@ -469,3 +469,23 @@ def test_app_from_env_runs_under_another_wsgi_server(model_dir, tmp_path, photos
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_openvino_backend_serves_batched_requests(slow_model_dir, tmp_path, photos):
+    """The service on OpenVINO (the ONNX export), batching across requests: each answer equals Paddle Inference's."""
+    from deploy.python.predictor import ClsPredictor
+
+    pred = ClsPredictor({"Global": {"inference_model_dir": slow_model_dir, "cpu_num_threads": 1}})
+    expected = {name: pred.predict([data], file_names=[name])[0] for name, data in photos.items()}
+    names = sorted(photos) * 3
+    with running_server(slow_model_dir, tmp_path, "--workers", "1", "--max_batch", "4", "-o",
+                        "Global.backend=openvino") as (base, _proc, _log):
+        status, health = request(base + "/health", method="GET")
+        assert status == 200 and health["backend"] == "openvino"
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            answers = list(pool.map(lambda n: (n, request(base + "/predict", *multipart("image", n, photos[n]))),
+                                    names))
+    for name, (status, body) in answers:
+        assert status == 200, body
+        assert body["class_ids"] == expected[name]["class_ids"]
+        assert np.allclose(body["scores"], expected[name]["scores"], atol=1e-4)
