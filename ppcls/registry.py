@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from ppcls.utils.errors import UnknownNameError, summarize
+from ppcls.utils.signature import signature_params
 
 T = TypeVar("T", bound=Callable[..., Any])
 
@@ -66,6 +67,11 @@ class Registry:
     def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self.get(name)(*args, **kwargs)
 
+    def build_in_context(self, name: str, args: Mapping[str, Any], **context: Any) -> Any:
+        """Build ``name`` with the config's ``args``, plus each ``context`` value (e.g. the run's ``class_num``)
+        that the entry takes as a named parameter and the config does not set itself."""
+        return self.get(name)(**with_context(self.get(name), args, **context))
+
     def names(self) -> list[str]:
         return sorted(self._items)
 
@@ -92,3 +98,9 @@ BATCH_TRANSFORMS = Registry("batch transform")
 METRICS = Registry("metric")
 POSTPROCESS = Registry("postprocess")
 WEIGHT_FORMATS = Registry("weights format")
+
+
+def with_context(fn: Callable[..., Any], args: Mapping[str, Any], **context: Any) -> dict[str, Any]:
+    """``args`` plus each ``context`` value ``fn`` takes as a named parameter and ``args`` does not set."""
+    named, _, _ = signature_params(fn)
+    return {**{k: v for k, v in context.items() if k in named}, **args}

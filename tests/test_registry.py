@@ -36,3 +36,19 @@ def test_unknown_name_lists_close_matches_and_valid_names():
     msg = str(e.value)
     assert "unknown model name 'PPLCNet_x1_00'" in msg and "Did you mean: PPLCNet_x1_0" in msg
     assert "SqueezeNet1_0" in msg  # the valid names are listed
+
+
+def test_build_in_context_fills_only_what_the_entry_takes_and_the_config_leaves_open():
+    reg = Registry("thing")
+
+    @reg.register()
+    def with_classes(size: int, class_num: int = 0) -> tuple:
+        return size, class_num
+
+    @reg.register()
+    def without(size: int) -> int:
+        return size
+
+    assert reg.build_in_context("with_classes", {"size": 3}, class_num=10) == (3, 10)
+    assert reg.build_in_context("with_classes", {"size": 3, "class_num": 4}, class_num=10) == (3, 4)  # config wins
+    assert reg.build_in_context("without", {"size": 3}, class_num=10) == 3

@@ -137,7 +137,7 @@ def build_dataloader(
             f"batch_size={sampler.batch_size} with drop_last=True"
         )
     batch_ops = [
-        BATCH_TRANSFORMS.build(name, **_with_class_num(BATCH_TRANSFORMS.get(name), args, class_num))
+        BATCH_TRANSFORMS.build_in_context(name, args, class_num=class_num)
         for name, args in op_list(
             f"DataLoader.{mode}.dataset.batch_transform_ops",
             split_cfg["dataset"].get("batch_transform_ops"),
@@ -171,13 +171,3 @@ def build_dataloader(
         mode, len(dataset), getattr(dataset, "source", "?"), len(sampler),
     )
     return loader
-
-
-def _with_class_num(fn: Any, args: Mapping[str, Any], class_num: int | None) -> dict:
-    from ppcls.utils.config import signature_params
-
-    out = dict(args)
-    named, _, _ = signature_params(fn)
-    if "class_num" in named and "class_num" not in out:
-        out["class_num"] = class_num
-    return out

@@ -20,10 +20,6 @@ from ppcls.utils.errors import ConfigError, MissingFileError, summarize
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILES_PADDLE3 = ("inference.json", "inference.pdiparams")
-MODEL_FILES_PADDLE2 = ("inference.pdmodel", "inference.pdiparams")
-
-
 class InferenceModel(nn.Layer):
     """The exported graph: backbone plus an optional softmax so outputs are probabilities."""
 

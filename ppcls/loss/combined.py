@@ -9,7 +9,7 @@ import paddle
 import paddle.nn as nn
 
 from ppcls.registry import LOSSES
-from ppcls.utils.config import op_list, signature_params
+from ppcls.utils.config import op_list
 from ppcls.utils.errors import ConfigError
 
 
@@ -43,8 +43,5 @@ def build_loss(loss_cfg: Sequence[Any] | None, class_num: int | None = None) -> 
     for name, args in op_list("Loss", loss_cfg):
         args = dict(args)
         weight = float(args.pop("weight", 1.0))
-        named, _, _ = signature_params(LOSSES.get(name))
-        if "class_num" in named and "class_num" not in args:
-            args["class_num"] = class_num
-        items.append((name, weight, LOSSES.build(name, **args)))
+        items.append((name, weight, LOSSES.build_in_context(name, args, class_num=class_num)))
     return CombinedLoss(items)

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ppcls.registry import METRICS
-from ppcls.utils.config import op_list, signature_params
+from ppcls.utils.config import op_list
 
 from .topk import TopkAcc
 
@@ -13,10 +13,7 @@ def build_metrics(metric_cfg: Sequence[Any] | None, class_num: int | None = None
     """Build one split's metric list (``Metric.Train`` or ``Metric.Eval``)."""
     out = []
     for name, args in op_list("Metric", metric_cfg):
-        named, _, _ = signature_params(METRICS.get(name))
-        if "class_num" in named and "class_num" not in args:
-            args = {**args, "class_num": class_num}
-        out.append(METRICS.build(name, **args))
+        out.append(METRICS.build_in_context(name, args, class_num=class_num))
     return out
 
 

@@ -22,6 +22,7 @@ import yaml
 
 from ppcls.utils.errors import ConfigError, UnknownNameError, bound_text, summarize
 from ppcls.utils.numbers import parse_number
+from ppcls.utils.signature import signature_params
 
 logger = logging.getLogger(__name__)
 
@@ -354,32 +355,6 @@ def _hint_types(hint: Any) -> tuple | None:
     return None
 
 
-def signature_params(fn: Callable) -> tuple[dict[str, inspect.Parameter], dict, bool]:
-    """(named parameters, resolved type hints, accepts **kwargs) of a class or function."""
-    # a class whose __init__ forwards **kwargs to its base takes the base's keywords too
-    targets = [c.__init__ for c in fn.__mro__ if "__init__" in vars(c) and c is not object] if inspect.isclass(fn) else [fn]
-    named: dict[str, inspect.Parameter] = {}
-    hints: dict = {}
-    var_kw = False
-    for target in targets or [fn]:
-        params = dict(inspect.signature(target).parameters)
-        params.pop("self", None)
-        try:
-            found = typing.get_type_hints(target)
-        except Exception:  # an unresolvable annotation only costs the type check
-            found = {}
-        for k, p in params.items():
-            if p.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
-                continue
-            named.setdefault(k, p)
-            if k in found:
-                hints.setdefault(k, found[k])
-        var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        if not var_kw:
-            break
-    return named, hints, var_kw
-
-
 def check_kwargs(
     where: str,
     fn: Callable,
@@ -661,7 +636,7 @@ def _validate_dataloader(dl: Any, R) -> None:
                 f"DataLoader.prepare.name: expected one of {', '.join(sorted(PREPARERS))}, got "
                 f"{summarize((prep or {}).get('name') if isinstance(prep, Mapping) else prep)}"
             )
-        check_kwargs("DataLoader.prepare", PREPARERS[prep["name"]],
+        check_kwargs("DataLoader.prepare", PREPARERS.get(prep["name"]),
                      {k: v for k, v in prep.items() if k != "name"})
     for split in SPLITS:
         part = dl.get(split)

@@ -65,6 +65,16 @@ def test_registry_has_every_family():
 
 
 @pytest.mark.parametrize("name", ALL)
+def test_every_entry_declares_its_network_class(name):
+    """Arch keys are checked against the class an entry returns; an entry without a return annotation (or
+    with ``**kwargs`` reaching nothing declared) would switch that check off silently."""
+    from ppcls.arch import model_arguments, model_class
+
+    assert model_class(name) is not None, f"{name}: annotate the entry function's return type with its network class"
+    assert model_arguments(name) is not None, f"{name}: its constructor takes **kwargs, so Arch keys go unchecked"
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_two_instances_do_not_share_parameters(name):
     paddle.seed(1)
     a = build_model({"name": name, "class_num": 5})

@@ -7,15 +7,11 @@ import paddle.nn as nn
 
 
 def fuse_conv_bn(
-    weight: paddle.Tensor | None,
+    weight: paddle.Tensor,
     bias: paddle.Tensor | None,
     bn: nn.BatchNorm2D,
-    out_channels: int | None = None,
 ) -> tuple[paddle.Tensor, paddle.Tensor]:
-    """Return (weight, bias) of the conv equal to ``bn(conv(x))`` in eval mode.
-
-    ``weight=None`` means an identity conv is not given here; callers build it themselves.
-    """
+    """Return (weight, bias) of the conv equal to ``bn(conv(x))`` in eval mode (``bias=None``: a conv without bias)."""
     std = paddle.sqrt(bn._variance + bn._epsilon)
     gamma = bn.weight if bn.weight is not None else paddle.ones_like(std)
     beta = bn.bias if bn.bias is not None else paddle.zeros_like(std)

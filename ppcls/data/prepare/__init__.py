@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from ppcls.registry import Registry
 from ppcls.utils.errors import ConfigError, summarize
 
 from .digits import prepare_digits
 from .faces import prepare_faces
 
-PREPARERS: dict[str, Callable[..., Any]] = {"digits": prepare_digits, "faces": prepare_faces}
+PREPARERS = Registry("data set preparer")  # DataLoader.prepare.name
+PREPARERS.register("digits")(prepare_digits)
+PREPARERS.register("faces")(prepare_faces)
 
 
 def prepare_dataset(prepare_cfg: Mapping[str, Any] | None) -> None:
@@ -21,4 +24,4 @@ def prepare_dataset(prepare_cfg: Mapping[str, Any] | None) -> None:
     name = cfg.pop("name")
     if name not in PREPARERS:
         raise ConfigError(f"DataLoader.prepare.name: expected one of {', '.join(PREPARERS)}, got {summarize(name)}")
-    PREPARERS[name](**cfg)
+    PREPARERS.build(name, **cfg)
