@@ -388,6 +388,20 @@ def summary_table(rows: list[dict], args: argparse.Namespace) -> list[str]:
     return lines
 
 
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo, else the machine type. Not ``platform.processor()``: it runs
+    ``uname -p`` in a subprocess, and a child exiting inside a process whose Paddle DataLoader workers
+    installed Paddle's SIGCHLD handler was seen to take the whole process down with SIGSEGV."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def _fmt_count(v: float | None, scale: float) -> str:
     return "-" if v is None else f"{v / scale:.3g}"
 
@@ -398,7 +412,7 @@ def render(rows: list[dict], args: argparse.Namespace, started: str) -> str:
         "## Inference benchmark (deploy predictor)",
         "",
         f"Written by `tools/benchmark_inference.py` on {started}. Machine: {os.cpu_count()} CPU cores "
-        f"({platform.processor() or platform.machine()}), Python {platform.python_version()}; "
+        f"({cpu_name()}), Python {platform.python_version()}; "
         f"{args.threads} threads, input {args.image_size}x{args.image_size}, class_num {args.class_num}, random "
         f"weights with BatchNorm statistics taken from the photos; median of {args.repeats} calls (or {args.budget:g} s of calls, at least 3) after {args.warmup} "
         "warm-up calls. Latency is one whole "
