@@ -41,6 +41,27 @@ def write_digits_subset(root: str, classes: int = 3, per_class: int = 24, val_pe
     return root
 
 
+@pytest.fixture(autouse=True)
+def _sigchld_restored():
+    """Each test leaves SIGCHLD as it found it.
+
+    A Paddle DataLoader with worker processes installs a process-wide SIGCHLD handler once and keeps it
+    (``paddle.io.multiprocess_utils``). In this one test process, that handler plus OpenVINO loaded by a
+    later test made the next child process's exit kill the whole run with SIGSEGV (reproduced: the
+    tests/data loaders, then tests/deploy/test_backends.py, then any subprocess). Restoring the handler
+    after each test keeps that state from leaking; a loader in a later test installs it again.
+    """
+    import signal
+
+    before = signal.getsignal(signal.SIGCHLD)
+    yield
+    if signal.getsignal(signal.SIGCHLD) is not before:
+        signal.signal(signal.SIGCHLD, before)
+        utils = sys.modules.get("paddle.io.multiprocess_utils")
+        if utils is not None and hasattr(utils, "_SIGCHLD_handler_set"):
+            utils._SIGCHLD_handler_set = False
+
+
 @pytest.fixture(scope="session")
 def digits_dir(tmp_path_factory) -> str:
     return write_digits_subset(str(tmp_path_factory.mktemp("digits")))
