@@ -9,6 +9,7 @@ from collections import deque
 
 # request latency buckets, seconds (Prometheus histogram: cumulative counts per upper bound)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)  # images per predictor run
 RATE_WINDOW_S = 60.0  # images per second: over the last minute
 
 
@@ -29,6 +30,8 @@ class ServiceMetrics:
         self.latency_count = 0
         self.images = 0
         self.batches = 0
+        self.batch_buckets = [0] * len(BATCH_BUCKETS)
+        self.batch_images = 0
         self.recent: deque[float] = deque()  # answer times of images within RATE_WINDOW_S
 
     def observe(self, status: int, seconds: float, images: int = 0) -> None:
@@ -49,6 +52,10 @@ class ServiceMetrics:
         """One predictor run over ``images`` images (requests batched together)."""
         with self.lock:
             self.batches += 1
+            self.batch_images += images
+            i = bisect.bisect_left(BATCH_BUCKETS, images)
+            if i < len(self.batch_buckets):
+                self.batch_buckets[i] += 1
 
     def _trim(self, now: float) -> None:
         while self.recent and now - self.recent[0] > RATE_WINDOW_S:
@@ -83,6 +90,15 @@ class ServiceMetrics:
                       "# HELP ppcls_batches_total Predictor runs (images_total / batches_total: the mean batch).",
                       "# TYPE ppcls_batches_total counter",
                       f"ppcls_batches_total {self.batches}",
+                      "# HELP ppcls_batch_size Images per predictor run.",
+                      "# TYPE ppcls_batch_size histogram"]
+            cumulative = 0
+            for bound, n in zip(BATCH_BUCKETS, self.batch_buckets):
+                cumulative += n
+                lines.append(f'ppcls_batch_size_bucket{{le="{bound}"}} {cumulative}')
+            lines += [f'ppcls_batch_size_bucket{{le="+Inf"}} {self.batches}',
+                      f"ppcls_batch_size_sum {self.batch_images}",
+                      f"ppcls_batch_size_count {self.batches}",
                       f"# HELP ppcls_images_per_second Images classified per second over the last {RATE_WINDOW_S:g} s.",
                       "# TYPE ppcls_images_per_second gauge",
                       f"ppcls_images_per_second {rate:.4f}"]

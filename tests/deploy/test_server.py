@@ -370,6 +370,8 @@ def test_batching_across_requests_answers_each_client_its_own_result(model_dir, 
     assert values["ppcls_images_total"] == len(names)
     # fewer runs than images: requests were batched (start-up's blank image runs outside the service)
     assert values["ppcls_batches_total"] < len(names)
+    assert values["ppcls_batch_size_sum"] == len(names) and values["ppcls_batch_size_count"] == values["ppcls_batches_total"]
+    assert values['ppcls_batch_size_bucket{le="1"}'] < values['ppcls_batch_size_bucket{le="+Inf"}']  # some ran >1
 
 
 @pytest.mark.parametrize("backend", ["paddle", "onnxruntime", "openvino"])
