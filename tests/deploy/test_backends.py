@@ -231,3 +231,13 @@ def test_find_model_learns_the_int8_file(int8_folder, tmp_path):
     pred = ClsPredictor({"Global": {"inference_model_dir": str(only), "precision": "int8"}})
     assert pred.backend.name == "onnxruntime"  # an ONNX-only folder still defaults to ONNX Runtime
     assert pred.backend.describe()["model_file"] == "inference_int8.onnx"
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_openvino_fuses_hardswish_into_the_convolutions(precision, int8_folder):
+    """The backend reads the ONNX through onnx_graph.fuse_hardswish: no separate HardSigmoid/Mul layers are left
+    but the squeeze-and-excitation gates (PPLCNet_x0_25 has two)."""
+    pred = make_predictor(int8_folder, backend="openvino", precision=precision)
+    runtime = pred.backend.compiled.get_runtime_model()
+    layers = [op.get_rt_info()["layerType"].astype(str) for op in runtime.get_ops()]
+    assert layers.count("Convolution") > 10 and layers.count("Math") <= 2, sorted(set(layers))
