@@ -11,12 +11,14 @@ imported, before Paddle is, and ``ppcls train`` imports it the same way.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from ppcls import __version__
 from ppcls._resources import PACKAGE_DIR
 
 # command -> (module in tools/, or "deploy" for the deploy predictor; one line of help)
@@ -91,14 +93,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(usage())
         sys.exit(0 if args else 2)
     if args[0] in ("-V", "--version"):
-        from ppcls import __version__
-
         print(f"ppcls {__version__}")
         sys.exit(0)
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
-        import difflib
-
         close = difflib.get_close_matches(command, COMMANDS, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
         print(f"ppcls: unknown command '{command}'.{hint} Commands: {', '.join(COMMANDS)}", file=sys.stderr)
@@ -111,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     tool = tool_module(module)  # tools/train.py installs its signal handlers here, before Paddle
     if module in OWN_ERROR_HANDLING:
         sys.exit(tool.main(rest))
-    from ppcls.utils.cli import run_tool
+    from ppcls.utils.cli import run_tool  # only now: it imports Paddle, after the tool's signal handlers
 
     run_tool(tool.main, rest)
 

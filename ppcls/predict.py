@@ -14,10 +14,13 @@ top-k the export recorded; Paddle Inference or ONNX Runtime), so its results equ
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from ppcls._resources import PACKAGE_DIR
 
 CHANNEL_ORDERS = ("RGB", "BGR")
 
@@ -35,15 +38,11 @@ class Predictor:
 
     def __init__(self, model_dir: str | os.PathLike, channel_order: str = "RGB", topk: int | None = None,
                  **global_options: Any) -> None:
-        from ppcls._resources import PACKAGE_DIR
-
-        try:
+        try:  # deploy/ is imported only here: it loads the inference backends
             from deploy.python.predictor import ClsPredictor
         except ModuleNotFoundError as e:  # a source checkout not on sys.path: deploy/ is next to ppcls/
             if e.name not in ("deploy", "deploy.python"):
                 raise
-            import sys
-
             sys.path.insert(0, os.path.dirname(PACKAGE_DIR))
             from deploy.python.predictor import ClsPredictor
 

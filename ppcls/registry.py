@@ -17,8 +17,9 @@ T = TypeVar("T", bound=Callable[..., Any])
 class Registry:
     """A mapping from config names to callables (classes or factory functions).
 
-    An entry may carry metadata (for models: the published weights), given as keyword
-    arguments to :meth:`register` and read with :meth:`metadata`.
+    An entry may carry metadata (for models: family, input size, normalisation, parameter count
+    and published weights; see :mod:`ppcls.arch.family`), given as keyword arguments to
+    :meth:`register`, read with :meth:`metadata` and selected on with :meth:`list`.
     """
 
     def __init__(self, name: str) -> None:
@@ -39,14 +40,35 @@ class Registry:
 
         return deco
 
+    def unregister(self, name: str) -> Callable[..., Any]:
+        """Remove entry ``name`` and return it (for code that registers for a while, such as tests)."""
+        entry = self.get(name)
+        del self._items[name], self._meta[name]
+        return entry
+
     def metadata(self, name: str) -> Mapping[str, Any]:
         """The metadata registered with entry ``name`` (empty when none was given)."""
         self.get(name)
         return self._meta[name]
 
-    def list(self, pattern: str = "*") -> list[str]:
-        """Entry names matching a shell-style ``pattern`` (``"PPLCNet_*"``), sorted."""
-        return sorted(n for n in self._items if fnmatch.fnmatchcase(n, pattern))
+    def list(self, pattern: str = "*", **where: Any) -> list[str]:
+        """Entry names matching a shell-style ``pattern`` (``"PPLCNet_*"``) and ``where``, sorted.
+
+        Each ``where`` item selects entries whose metadata value equals it (``family="ParNet"``), or,
+        given a callable, for which it returns true (``weights=bool``: models with published weights).
+        An entry without that metadata key does not match.
+        """
+        missing = object()
+
+        def matches(name: str) -> bool:
+            meta = self._meta[name]
+            for key, want in where.items():
+                have = meta.get(key, missing)
+                if have is missing or not (want(have) if callable(want) else have == want):
+                    return False
+            return True
+
+        return sorted(n for n in self._items if fnmatch.fnmatchcase(n, pattern) and matches(n))
 
     def get(self, name: str) -> Callable[..., Any]:
         """Return the entry called ``name``; unknown names raise with the closest matches."""

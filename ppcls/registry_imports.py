@@ -1,8 +1,12 @@
-"""Import every module that registers entries, so registries are complete before validation."""
+"""Every package that registers entries, imported: once this module is, the registries are complete.
+
+It sits at the engine level, since it imports arch, data, loss, metric, optimizer and
+engine.postprocess; whole-config validation (:mod:`ppcls.engine.config`) imports it.
+"""
 
 from __future__ import annotations
 
+from ppcls import arch, data, loss, metric, optimizer
+from ppcls.engine import postprocess
 
-def import_all() -> None:
-    from ppcls import arch, data, loss, metric, optimizer  # noqa: F401
-    from ppcls.engine import postprocess  # noqa: F401
+REGISTERING_MODULES = (arch, data, loss, metric, optimizer, postprocess)

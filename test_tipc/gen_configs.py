@@ -3,7 +3,10 @@
     python test_tipc/gen_configs.py            # write (or rewrite) every config
     python test_tipc/gen_configs.py --check    # exit 1 when a config is missing or differs
 
-Each config drives its recipe configs/ImageNet/<Family>/<Name>.yaml. The lite mode's size
+Each config drives its recipe configs/ImageNet/<Family>/<Name>.yaml; the family, and the input
+size of the inference benchmark, are the model's registry metadata (``ppcls.arch.family``), so a
+new family needs no edit here. ``python tools/gen_model_files.py`` runs this and also regenerates
+the docs tables. The lite mode's size
 overrides are worked out from the recipe's transform lists (every op that has a size is set to
 LITE_SIZE, a resize_short to LITE_RESIZE), so a recipe with an op this script does not know
 stops it with a message instead of training at 224 px by mistake. Hand edits to a generated
@@ -20,17 +23,12 @@ import sys
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, ROOT)
 
+import ppcls.arch  # noqa: E402,F401  (registers every backbone)
+from ppcls.registry import MODELS  # noqa: E402
+from ppcls.utils.config import load_yaml  # noqa: E402
+
 LITE_SIZE = 32
 LITE_RESIZE = 36  # 32 * 256 / 224, the ImageNet resize-then-crop ratio
-FAMILIES = (  # (name prefix, family folder)
-    ("PPLCNet_", "PPLCNet"),
-    ("ShuffleNetV2_", "ShuffleNet"),
-    ("SqueezeNet", "SqueezeNet"),
-    ("MobileNeXt_", "MobileNeXt"),
-    ("PeleeNet", "PeleeNet"),
-    ("ParNet_", "ParNet"),
-)
-SKIP_MODELS = {"PPLCNet"}  # the generic constructor, not a model of its own
 HAND_WRITTEN: set[str] = set()
 # per op: the keys that hold an output size (set to LITE_SIZE) or a short-side resize (LITE_RESIZE)
 SIZE_KEYS = {
@@ -51,10 +49,12 @@ CLASS_NUM = "-o Arch.class_num=${TIPC_CLASS_NUM}"
 
 
 def family_of(name: str) -> str:
-    for prefix, family in FAMILIES:
-        if name.startswith(prefix):
-            return family
-    raise SystemExit(f"gen_configs.py: model {name!r} belongs to no known family; add it to FAMILIES")
+    """The family folder of model ``name`` (its registry metadata)."""
+    family = MODELS.metadata(name).get("family")
+    if not family:
+        raise SystemExit(f"gen_configs.py: model {name!r} has no family in its registry metadata; register it "
+                         "with **FAMILY.entry(...) (ppcls/arch/family.py)")
+    return family
 
 
 def _op_overrides(where: str, ops: list, recipe: str) -> list[str]:
@@ -81,8 +81,6 @@ def _op_overrides(where: str, ops: list, recipe: str) -> list[str]:
 
 
 def lite_overrides(recipe_path: str) -> str:
-    from ppcls.utils.config import load_yaml
-
     cfg = load_yaml(recipe_path)
     channels = (cfg.get("Global") or {}).get("image_shape", [3, 224, 224])[0]
     out = [CLASS_NUM, f"-o Global.image_shape=[{channels},{LITE_SIZE},{LITE_SIZE}]"]
@@ -98,8 +96,6 @@ def lite_overrides(recipe_path: str) -> str:
 
 
 def recipe_epochs(recipe_path: str) -> int:
-    from ppcls.utils.config import load_yaml
-
     return int((load_yaml(recipe_path).get("Global") or {}).get("epochs", 1))
 
 
@@ -114,9 +110,12 @@ def render(name: str, family: str, recipe: str) -> str:
     recipe_abs = os.path.join(ROOT, recipe)
     lite = lite_overrides(recipe_abs)
     epochs = recipe_epochs(recipe_abs)
-    from ppcls.utils.config import load_yaml
-
-    shape = ",".join(str(int(v)) for v in (load_yaml(recipe_abs).get("Global") or {}).get("image_shape", [3, 224, 224]))
+    input_size = [int(v) for v in MODELS.metadata(name)["input_size"]]
+    recipe_shape = [int(v) for v in (load_yaml(recipe_abs).get("Global") or {}).get("image_shape", input_size)]
+    if recipe_shape != input_size:
+        raise SystemExit(f"gen_configs.py: {recipe}: Global.image_shape {recipe_shape} differs from the input size "
+                         f"{input_size} registered for {name}; make them agree")
+    shape = ",".join(map(str, input_size))
     return f"""===========================train_params===========================
 model_name:{name}
 python:python
@@ -183,36 +182,53 @@ random_infer_input:[{{float32,[{shape}]}}]
 
 
 def registered_models() -> list[str]:
-    from ppcls.arch import build_model  # noqa: F401  (registers every backbone)
-    from ppcls.registry import MODELS
+    """Every registered model with a recipe of its own (not a generic constructor such as PPLCNet)."""
+    return MODELS.list(generic=False)
 
-    return [n for n in MODELS.names() if n not in SKIP_MODELS]
+
+def config_files() -> dict[str, str]:
+    """Relative path -> text of every generated TIPC config."""
+    files = {}
+    for name in registered_models():
+        family = family_of(name)
+        recipe = f"configs/ImageNet/{family}/{name}.yaml"
+        if not os.path.isfile(os.path.join(ROOT, recipe)):
+            raise SystemExit(f"gen_configs.py: model {name} has no recipe {recipe}")
+        if name not in HAND_WRITTEN:
+            files[f"test_tipc/configs/{family}/{name}_train_infer_python.txt"] = render(name, family, recipe)
+    return files
+
+
+def stale_files(files: dict[str, str], root: str = ROOT) -> list[str]:
+    """The paths of ``files`` whose copy under ``root`` is missing or differs."""
+    stale = []
+    for rel, text in files.items():
+        path = os.path.join(root, rel)
+        old = open(path, encoding="utf-8").read() if os.path.isfile(path) else None
+        if old != text:
+            stale.append(rel)
+    return stale
+
+
+def write_files(files: dict[str, str], root: str = ROOT) -> None:
+    """Write each of ``files`` under ``root`` (atomically, folders created)."""
+    for rel, text in files.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--check", action="store_true", help="only check that every config is there and up to date")
     args = p.parse_args(argv)
-    stale = []
-    for name in registered_models():
-        family = family_of(name)
-        recipe = f"configs/ImageNet/{family}/{name}.yaml"
-        if not os.path.isfile(os.path.join(ROOT, recipe)):
-            raise SystemExit(f"gen_configs.py: model {name} has no recipe {recipe}")
-        path = os.path.join(ROOT, "test_tipc", "configs", family, f"{name}_train_infer_python.txt")
-        if name in HAND_WRITTEN:
-            continue
-        text = render(name, family, recipe)
-        old = open(path, encoding="utf-8").read() if os.path.isfile(path) else None
-        if old == text:
-            continue
-        stale.append(os.path.relpath(path, ROOT))
-        if not args.check:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = path + ".tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
+    files = config_files()
+    stale = stale_files(files)
+    if not args.check:
+        write_files({rel: files[rel] for rel in stale})
     verb = "out of date or missing" if args.check else "written"
     print(f"{len(stale)} config(s) {verb}" + (":\n  " + "\n  ".join(stale) if stale else ""))
     return 1 if (args.check and stale) else 0

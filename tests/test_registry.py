@@ -52,3 +52,24 @@ def test_build_in_context_fills_only_what_the_entry_takes_and_the_config_leaves_
     assert reg.build_in_context("with_classes", {"size": 3}, class_num=10) == (3, 10)
     assert reg.build_in_context("with_classes", {"size": 3, "class_num": 4}, class_num=10) == (3, 4)  # config wins
     assert reg.build_in_context("without", {"size": 3}, class_num=10) == 3
+
+
+def test_metadata_list_by_pattern_and_metadata_and_unregister():
+    reg = Registry("model")
+    reg.register("Net_a", family="Net", weights=("w",))(lambda: "a")
+    reg.register("Net_b", family="Net", weights=())(lambda: "b")
+    reg.register("Other", family="Other")(lambda: "o")
+    reg.register("Bare")(lambda: "x")
+    assert reg.metadata("Net_a")["weights"] == ("w",) and dict(reg.metadata("Bare")) == {}
+    with pytest.raises(TypeError):
+        reg.metadata("Net_a")["family"] = "changed"  # read-only
+    assert reg.list("Net_*") == ["Net_a", "Net_b"] and reg.list() == ["Bare", "Net_a", "Net_b", "Other"]
+    assert reg.list(family="Net") == ["Net_a", "Net_b"]
+    assert reg.list(weights=bool) == ["Net_a"]  # a callable tests the value; entries without the key never match
+    assert reg.list("*_b", family="Net") == ["Net_b"] and reg.list(family="None") == []
+    assert reg.unregister("Net_b")() == "b"
+    assert "Net_b" not in reg and reg.list(family="Net") == ["Net_a"]
+    with pytest.raises(KeyError, match="unknown model name 'Net_b'"):
+        reg.metadata("Net_b")
+    reg.register("Net_b")(lambda: "again")  # the name is free again
+    assert reg.build("Net_b") == "again"

@@ -65,12 +65,13 @@ def main(argv=None) -> int:
     if args.class_num < 1:
         raise ArgumentError(f"--class_num: expected a positive number of classes, got {args.class_num}")
     import ppcls.arch  # noqa: F401  (registers the models)
+    from ppcls.engine.model_summary import summarize_model
     from ppcls.registry import MODELS
-    from ppcls.utils.flops import format_table, summarize_model, write_markdown_table
+    from ppcls.utils.flops import format_table, write_markdown_table
 
     shape = args.input_shape or [3, args.input_size or 224, args.input_size or 224]
     if args.config:
-        from ppcls.utils.config import load_config
+        from ppcls.engine.config import load_config
 
         cfg = load_config(args.config, args.override)
         # weights do not change the counts: do not load them

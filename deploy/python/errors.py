@@ -11,6 +11,14 @@ so, and exits with status 3. Messages are bounded (a few lines), whatever the us
 The subclasses also derive from the built-in type a caller would have caught before
 (``ValueError``, ``FileNotFoundError``, ``RuntimeError``, ``ImportError``), so code written
 against those keeps working. This module stands alone (no ``ppcls`` import).
+
+Design note (one base for both sides): :class:`UserError` here is also ``ppcls``'s base
+(``ppcls/utils/errors.py`` imports it: the training side may import deploy's pure modules, deploy
+never imports ppcls). So a deploy error raised inside a ppcls tool (``tools/quantize.py`` runs
+deploy's quantization) is a ``ppcls.utils.errors.UserError`` and ``ppcls/utils/cli.py`` reports it
+like any other: one line, exit status 2, with no translation in between. :class:`ErrorKinds` lets a
+helper shared with ppcls (``files.py``, ``config_syntax.py``, ``postprocess.py``) raise each side's
+own types.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import reprlib
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 EXIT_USER_ERROR = 2
@@ -29,10 +38,21 @@ MAX_MESSAGE_CHARS = 1500
 MAX_MESSAGE_LINES = 6
 
 
-class DeployUserError(Exception):
-    """A mistake in the user's config, files, images or installation; printed as one line."""
+class UserError(Exception):
+    """A mistake in what the user gave (or the machine's state), printed as one line: the one base of
+    deploy's :class:`DeployUserError` and of ppcls's user errors (``ppcls.utils.errors``)."""
 
     exit_code = EXIT_USER_ERROR
+
+    def __str__(self) -> str:
+        # one plain message, also for the KeyError-derived types (KeyError quotes its argument)
+        if len(self.args) == 1:
+            return str(self.args[0])
+        return super().__str__()
+
+
+class DeployUserError(UserError):
+    """A mistake in the user's config, files, images or installation; printed as one line."""
 
 
 class DeployConfigError(DeployUserError, ValueError):
@@ -107,9 +127,27 @@ def few(items: Sequence[Any], n: int = 5) -> str:
     return shown + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
+@dataclass(frozen=True)
+class ErrorKinds:
+    """What a helper shared with ppcls raises for each kind of mistake, and how it shows a user's value.
+
+    The defaults are deploy's; ppcls passes its own types (``ConfigError``, ``DataError``,
+    ``MissingFileError``) and its ``summarize``, so each side's callers keep catching what they did.
+    """
+
+    config: type[Exception] = DeployConfigError  # a bad value in a config or an override
+    data: type[Exception] = DeployConfigError  # a bad line in a file the user gave (a label list)
+    missing: type[Exception] = DeployFileError  # a file or folder the user named is not there
+    show: Callable[[Any], str] = short  # a bounded text of a user's value for a message
+
+
+DEPLOY_ERRORS = ErrorKinds()
+
+
 def is_user_error(e: BaseException) -> bool:
-    """A :class:`DeployUserError`, or an operating-system error about a path (one line); else a bug."""
-    if isinstance(e, DeployUserError):
+    """A :class:`UserError` (deploy's or ppcls's), or an operating-system error about a path (one line);
+    else a bug."""
+    if isinstance(e, UserError):
         return True
     return isinstance(e, OSError) and (isinstance(e, PATH_OS_ERRORS) or e.errno in PATH_ERRNOS)
 
@@ -117,7 +155,7 @@ def is_user_error(e: BaseException) -> bool:
 def format_user_error(e: BaseException) -> str:
     """``error: <message>`` for a user error (a KeyError's message without its quotes; an OS error's
     path first)."""
-    if isinstance(e, OSError) and not isinstance(e, DeployUserError) and e.strerror:
+    if isinstance(e, OSError) and not isinstance(e, UserError) and e.strerror:
         paths = [str(p) for p in (e.filename, e.filename2) if p is not None]
         msg = f"{' -> '.join(paths)}: {e.strerror}" if paths else e.strerror
     else:

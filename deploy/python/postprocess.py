@@ -2,6 +2,13 @@
 
 ``PostProcess`` keeps PaddleClas's two spellings (see :func:`utils.normalize_postprocess`);
 ``main_indicator`` names the op whose output is returned (Topk by default).
+
+Design note (one copy for ppcls and deploy): :class:`Topk` and :func:`read_label_list` are also
+the training side's (``ppcls/engine/postprocess.py`` subclasses :class:`Topk` for ``Infer.PostProcess``,
+``ppcls/data/label_list.py`` calls :func:`read_label_list`), so ``tools/infer.py`` and
+``predict_cls.py`` give the same results by construction. deploy/ must run when copied alone, so the
+code lives here and imports nothing outside deploy/; each side keeps its error types and wording
+(:class:`~deploy.python.errors.ErrorKinds`, the ``section`` a subclass names in messages).
 """
 
 from __future__ import annotations
@@ -12,15 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DeployConfigError, DeployFileError, few, short
-from .utils import atomic_copy
+from .errors import DEPLOY_ERRORS, DeployConfigError, DeployFileError, ErrorKinds, few
+from .files import atomic_copy
 
 
-def read_label_list(path: str, delimiter: str | None = None) -> dict[int, str]:
+def read_label_list(path: str, delimiter: str | None = None, key: str = "PostProcess.Topk.class_id_map_file",
+                    errors: ErrorKinds = DEPLOY_ERRORS) -> dict[int, str]:
     """``class_id name`` lines (the name may contain spaces; ``delimiter`` splits id from name, default
-    whitespace). A missing file, a line without an integer id or an id given twice is an error."""
+    whitespace). A missing file, a line without an integer id or an id given twice is an error; ``key``
+    names the setting the path came from."""
     if not os.path.isfile(path):
-        raise DeployFileError(f"PostProcess.Topk.class_id_map_file not found: {path}")
+        raise errors.missing(f"{key} not found: {path}")
     names: dict[int, str] = {}
     lines: dict[int, int] = {}
     with open(path, encoding="utf-8") as f:
@@ -32,9 +41,9 @@ def read_label_list(path: str, delimiter: str | None = None) -> dict[int, str]:
             try:
                 cid = int(parts[0])
             except ValueError:
-                raise DeployConfigError(f"{path}:{lineno}: expected 'class_id name', got {short(line)}") from None
+                raise errors.data(f"{path}:{lineno}: expected 'class_id name', got {errors.show(line)}") from None
             if cid in names:
-                raise DeployConfigError(f"{path}:{lineno}: class id {cid} is given twice (first on line {lines[cid]})")
+                raise errors.data(f"{path}:{lineno}: class id {cid} is given twice (first on line {lines[cid]})")
             names[cid] = parts[1].strip() if len(parts) > 1 else str(cid)
             lines[cid] = lineno
     return names
@@ -62,28 +71,44 @@ def softmax(x: np.ndarray) -> np.ndarray:
 
 
 class Topk:
-    """The ``topk`` best classes of each score row, named from ``class_id_map_file`` when given."""
+    """The ``topk`` best classes of each score row, named from ``class_id_map_file`` when given.
+
+    Each result is PaddleClas's dict: ``{"class_ids": [...], "scores": [...] (5 decimals),
+    "file_name": ... (when known), "label_names": [...]}``; ``label_names`` is always there, ``[]``
+    without a label list. A subclass names its own config ``section`` and :class:`ErrorKinds`.
+    """
+
+    section = "PostProcess.Topk"  # where the keys live, for messages
+    errors: ErrorKinds = DEPLOY_ERRORS
 
     def __init__(self, topk: int = 5, class_id_map_file: str | None = None, delimiter: str | None = None) -> None:
-        if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
-            raise DeployConfigError(f"PostProcess.Topk.topk: expected a positive integer, got {short(topk)}")
-        if delimiter is not None and (not isinstance(delimiter, str) or not delimiter.strip()):
-            raise DeployConfigError(
-                f"PostProcess.Topk.delimiter: expected a separator such as ',' (default: whitespace), got {short(delimiter)}")
+        self._check_args(topk, delimiter)
         self.topk = topk
         self.label_file = class_id_map_file
-        self.names = read_label_list(class_id_map_file, delimiter) if class_id_map_file else None
+        self.names: dict[int, str] | None = self.read_names(class_id_map_file, delimiter) if class_id_map_file else None
         self._checked_width: int | None = None
 
-    def check_class_num(self, class_num: int, where: str) -> None:
-        """Refuse a label list that does not name exactly ``class_num`` classes."""
+    def _check_args(self, topk: int, delimiter: str | None) -> None:
+        error, show = self.errors.config, self.errors.show
+        if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
+            raise error(f"{self.section}.topk: expected a positive integer, got {show(topk)}")
+        if delimiter is not None and (not isinstance(delimiter, str) or not delimiter.strip()):
+            raise error(f"{self.section}.delimiter: expected a separator such as ',' (default: whitespace), "
+                        f"got {show(delimiter)}")
+
+    def read_names(self, path: str, delimiter: str | None) -> dict[int, str]:
+        """The class names of the label list at ``path``."""
+        return read_label_list(path, delimiter, f"{self.section}.class_id_map_file", self.errors)
+
+    def check_class_num(self, class_num: int, where: str = "the model's output width (its number of classes)") -> None:
+        """Refuse a label list that does not name exactly ``class_num`` classes (``where`` says whose number)."""
         if self.names is not None:
             check_label_list(self.names, int(class_num), str(self.label_file), where)
 
     def __call__(self, scores: np.ndarray, file_names: Sequence[str] | None = None) -> list[dict]:
         width = scores.shape[-1]
         if self.names is not None and width != self._checked_width:
-            self.check_class_num(width, "the model's output width (its number of classes)")
+            self.check_class_num(width)
             self._checked_width = width
         k = min(self.topk, width)
         idx_rows = np.argsort(-scores, axis=-1, kind="stable")[:, :k]  # ties: the smaller class id first
@@ -94,7 +119,7 @@ class Topk:
                           "scores": [round(float(row[j]), 5) for j in idx]}
             if file_names is not None:
                 item["file_name"] = file_names[i]
-            # always present, [] without a label list: the structure of PaddleClas and of ppcls's Topk
+            # always present, [] without a label list: the structure of PaddleClas
             item["label_names"] = [self.names[int(j)] for j in idx] if self.names is not None else []
             out.append(item)
         return out

@@ -18,29 +18,18 @@ import os
 import sys
 from collections.abc import Sequence
 
-# the folder holding deploy/ (the repository, or wherever deploy/ was copied to) makes `deploy` importable;
-# this script's own folder is taken off the path so that utils.py & co. do not shadow top-level modules
-_HERE = os.path.dirname(os.path.abspath(__file__))
-if sys.path and os.path.abspath(sys.path[0] or os.curdir) == _HERE:
-    sys.path.pop(0)
-_ROOT = os.path.dirname(os.path.dirname(_HERE))
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+if not __package__:  # run by path, not imported: "Scripts" in deploy/python/__init__.py says why
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [os.path.dirname(os.path.dirname(_here)), *(p for p in sys.path if os.path.abspath(p or ".") != _here)]
 
-from deploy.python.errors import (  # noqa: E402
-    DeployConfigError,
-    DeployFileError,
-    ImageInputError,
-    TooManyBadImagesError,
-    few,
-    run_cli,
-)
+from deploy.python.errors import DeployConfigError, DeployFileError, ImageInputError, run_cli  # noqa: E402
+from deploy.python.files import check_bad_images, list_named_images, write_json_lines  # noqa: E402
 from deploy.python.predictor import ClsPredictor  # noqa: E402
 from deploy.python.stream import predict_files  # noqa: E402
-from deploy.python.utils import list_named_images, load_config, write_json_lines  # noqa: E402
+from deploy.python.utils import load_config  # noqa: E402
 
-DEFAULT_CONFIG = os.path.join(_ROOT, "deploy", "configs", "inference_cls.yaml")
-SHOWN_PATHS = 5  # unreadable files named in the summary; the rest are counted
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+                              "inference_cls.yaml")
 logger = logging.getLogger("deploy.predict_cls")
 
 
@@ -103,23 +92,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(predictor.benchmark_report())
     check_bad_images(skipped, len(files), g["max_bad_image_ratio"])
     return 0
-
-
-def check_bad_images(skipped: Sequence[str], total: int, max_ratio: float) -> None:
-    """Name a few of the unreadable files and count them (stderr); more than ``max_ratio`` of ``total``
-    (or all of them) is a failure (:class:`TooManyBadImagesError`, exit status 1)."""
-    if not skipped:
-        return
-    ratio = len(skipped) / max(total, 1)
-    summary = (f"{len(skipped)} of {total} input file(s) ({ratio:.1%}) could not be read as images and were "
-               f"skipped: {few(skipped, SHOWN_PATHS)}")
-    if len(skipped) == total:
-        raise TooManyBadImagesError(f"{summary}; none could be read")
-    if ratio > max_ratio:
-        raise TooManyBadImagesError(
-            f"{summary}; that is more than Global.max_bad_image_ratio={max_ratio:g} allows (set "
-            f"-o Global.max_bad_image_ratio=<fraction> to accept more)")
-    print(f"warning: {summary} (within Global.max_bad_image_ratio={max_ratio:g})", file=sys.stderr)
 
 
 def run(argv: Sequence[str] | None = None) -> None:

@@ -21,10 +21,13 @@ import cv2
 import numpy as np
 
 from . import jpeg
+from .config_syntax import parse_number
 from .errors import DeployConfigError, ImageInputError, short
-from .utils import parse_number
 
-_CV2_INTERP = {
+# The interpolation names of the ops' ``interpolation`` key and what each means to OpenCV and to PIL.
+# One copy for both sides: ppcls/data/transforms/ops.py imports these (deploy/ runs alone, so they
+# live here), so training and deploy cannot read a name differently.
+CV2_INTERPOLATION = {
     "nearest": cv2.INTER_NEAREST,
     "bilinear": cv2.INTER_LINEAR,
     "linear": cv2.INTER_LINEAR,
@@ -33,7 +36,17 @@ _CV2_INTERP = {
     "area": cv2.INTER_AREA,
     "lanczos": cv2.INTER_LANCZOS4,
 }
-_PIL_NAMES = ("nearest", "bilinear", "linear", "bicubic", "cubic", "area", "box", "lanczos", "hamming")
+PIL_INTERPOLATION_NAMES = ("nearest", "bilinear", "linear", "bicubic", "cubic", "area", "box", "lanczos", "hamming")
+
+
+def pil_interpolation() -> dict[str, int]:
+    """The PIL resampling filter of each of :data:`PIL_INTERPOLATION_NAMES` (PIL is imported only when asked:
+    deploy needs it for ``backend: pil`` alone)."""
+    from PIL import Image
+
+    return {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "linear": Image.BILINEAR,
+            "bicubic": Image.BICUBIC, "cubic": Image.BICUBIC, "area": Image.BOX, "box": Image.BOX,
+            "lanczos": Image.LANCZOS, "hamming": Image.HAMMING}
 
 
 class ImageDecodeError(ImageInputError):
@@ -61,7 +74,7 @@ def _backend(op: str, value: Any) -> str:
 
 def _interp(op: str, value: Any, backend: str) -> str:
     name = "bilinear" if value is None else str(value).lower()
-    valid = _PIL_NAMES if backend == "pil" else tuple(_CV2_INTERP)
+    valid = PIL_INTERPOLATION_NAMES if backend == "pil" else tuple(CV2_INTERPOLATION)
     if name == "random":
         raise DeployConfigError(
             f"PreProcess.transform_ops.{op}.interpolation: 'random' is a training augmentation; "
@@ -77,17 +90,15 @@ def _interp(op: str, value: Any, backend: str) -> str:
 def _pil_resize(img: np.ndarray, size: tuple[int, int], interpolation: str) -> np.ndarray:
     from PIL import Image  # only for backend: pil (Pillow comes with paddle)
 
-    modes = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR, "linear": Image.BILINEAR,
-             "bicubic": Image.BICUBIC, "cubic": Image.BICUBIC, "area": Image.BOX, "box": Image.BOX,
-             "lanczos": Image.LANCZOS, "hamming": Image.HAMMING}
-    return np.asarray(Image.fromarray(img).resize(size, modes[interpolation]))
+    return np.asarray(Image.fromarray(img).resize(size, pil_interpolation()[interpolation]))
 
 
 class DecodeImage:
     """How to decode: ``to_rgb`` (the model's channel order) and ``backend`` (cv2 or pil)."""
 
-    def __init__(self, to_rgb: bool = True, to_np: bool = False, channel_first: bool = False,
+    def __init__(self, to_rgb: bool = True, to_np: bool = True, channel_first: bool = False,
                  backend: str = "cv2") -> None:
+        del to_np  # no effect, as in PaddleClas (see ppcls's DecodeImage): the image is an array either way
         if channel_first:
             raise DeployConfigError(
                 "PreProcess.transform_ops.DecodeImage.channel_first: True would hand CHW images to the "
@@ -133,13 +144,39 @@ def _three_channels(img: np.ndarray) -> np.ndarray:
     return img
 
 
-def _size_pair(where: str, value: Any) -> tuple[int, int]:
+def _size_pair(where: str, value: Any, prefix: str = "PreProcess.transform_ops.",
+               error: type[Exception] = DeployConfigError) -> tuple[int, int]:
     """(w, h) from a positive integer or a [w, h] pair of them."""
     items = [value, value] if not isinstance(value, (list, tuple)) else list(value)
     if len(items) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in items):
-        raise DeployConfigError(
-            f"PreProcess.transform_ops.{where}: expected a positive integer or [width, height], got {short(value)}")
+        raise error(f"{prefix}{where}: expected a positive integer or [width, height], got {short(value)}")
     return items[0], items[1]
+
+
+def resize_plan(size: Any, resize_short: Any, return_numpy: bool = True, prefix: str = "PreProcess.transform_ops.",
+                error: type[Exception] = DeployConfigError) -> tuple[tuple[int, int] | None, int | None]:
+    """``ResizeImage``'s checked arguments, ``(size as (w, h) or None, resize_short or None)``.
+
+    One check for both sides: ppcls's ``ResizeImage`` calls it with ``prefix=""`` and its ``ConfigError``.
+    """
+    if (size is None) == (resize_short is None):
+        raise error(f"{prefix}ResizeImage: give exactly one of size or resize_short")
+    if not return_numpy:
+        raise error(f"{prefix}ResizeImage.return_numpy: only True is supported: every op here takes and returns numpy "
+                    "arrays (PaddleClas's False returns a PIL image); remove the key or set it to True")
+    if size is not None:
+        return _size_pair("ResizeImage.size", size, prefix, error), None
+    if isinstance(resize_short, bool) or not isinstance(resize_short, int) or resize_short <= 0:
+        raise error(f"{prefix}ResizeImage.resize_short: expected a positive integer, got {short(resize_short)}")
+    return None, resize_short
+
+
+def resize_target(h: int, w: int, size: tuple[int, int] | None, resize_short: int | None) -> tuple[int, int]:
+    """(width, height) after resizing an ``h`` x ``w`` image to ``size``, or its short side to ``resize_short``."""
+    if size is not None:
+        return size
+    scale = resize_short / min(h, w)
+    return int(round(w * scale)), int(round(h * scale))
 
 
 class ResizeImage:
@@ -147,31 +184,53 @@ class ResizeImage:
 
     def __init__(self, size: int | list | None = None, resize_short: int | None = None,
                  interpolation: str | None = None, backend: str = "cv2", return_numpy: bool = True) -> None:
-        if (size is None) == (resize_short is None):
-            raise DeployConfigError("PreProcess.transform_ops.ResizeImage: give exactly one of size or resize_short")
-        self.size: tuple[int, int] | None = None
-        if size is not None:
-            self.size = _size_pair("ResizeImage.size", size)
-        elif isinstance(resize_short, bool) or not isinstance(resize_short, int) or resize_short <= 0:
-            raise DeployConfigError(
-                f"PreProcess.transform_ops.ResizeImage.resize_short: expected a positive integer, got {short(resize_short)}")
-        self.resize_short = resize_short
+        self.size, self.resize_short = resize_plan(size, resize_short, return_numpy)
         self.backend = _backend("ResizeImage", backend)
         self.interpolation = _interp("ResizeImage", interpolation, self.backend)
 
     def target(self, h: int, w: int) -> tuple[int, int]:
         """(width, height) after resizing an ``h`` x ``w`` image."""
-        if self.size is not None:
-            return self.size
-        scale = self.resize_short / min(h, w)
-        return int(round(w * scale)), int(round(h * scale))
+        return resize_target(h, w, self.size, self.resize_short)
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         size = self.target(*img.shape[:2])
         if self.backend == "pil":
             return _pil_resize(img, size, self.interpolation)
-        out = cv2.resize(img, size, interpolation=_CV2_INTERP[self.interpolation])
+        out = cv2.resize(img, size, interpolation=CV2_INTERPOLATION[self.interpolation])
         return out if out.ndim == 3 else out[:, :, None]
+
+
+def ends_chw(steps: Sequence[tuple[str, str | None]], where: str = "PreProcess.transform_ops",
+             error: type[Exception] = DeployConfigError) -> bool:
+    """The image-layout rule, one copy for training, ``tools/infer.py`` and deploy: does a pipeline end CHW?
+
+    ``steps``: each op's name and its ``order`` (``NormalizeImage``'s; None for other ops). Images
+    decode to HWC. ``ToCHWImage`` and ``NormalizeImage`` with ``order: chw`` each turn HWC into CHW
+    (our ``NormalizeImage`` transposes while it normalises); a second such op is an error. The model
+    input is always CHW: a pipeline that ends HWC is transposed after its last op, as PaddleClas's
+    datasets transpose after their transforms (ppcls's datasets and infer, and :class:`Preprocessor`).
+    """
+    chw = False
+    for i, (name, order) in enumerate(steps):
+        if name == "ToCHWImage" or (name == "NormalizeImage" and order == "chw"):
+            if chw:
+                raise error(f"{where}.{i} ({name}): the image is already CHW here (ToCHWImage or NormalizeImage "
+                            "with order chw came before); keep one of them")
+            chw = True
+    return chw
+
+
+def center_crop(img: np.ndarray, w: int, h: int, error: type[Exception] = ImageSizeError) -> np.ndarray:
+    """The centre ``w`` x ``h`` window of an HWC image (a view); ``error`` when the image is smaller.
+
+    ppcls's ``CropImage`` calls this too (with its ``DataError``): one crop for training and deploy.
+    """
+    ih, iw = img.shape[:2]
+    if iw < w or ih < h:
+        raise error(f"CropImage: image {iw}x{ih} is smaller than the crop {w}x{h}")
+    x0 = (iw - w) // 2
+    y0 = (ih - h) // 2
+    return img[y0 : y0 + h, x0 : x0 + w]
 
 
 class CropImage:
@@ -181,12 +240,7 @@ class CropImage:
         self.w, self.h = _size_pair("CropImage.size", size)
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
-        h, w = img.shape[:2]
-        if w < self.w or h < self.h:
-            raise ImageSizeError(f"CropImage: image {w}x{h} is smaller than the crop {self.w}x{self.h}")
-        x0 = (w - self.w) // 2
-        y0 = (h - self.h) // 2
-        return img[y0 : y0 + self.h, x0 : x0 + self.w]
+        return center_crop(img, self.w, self.h)
 
 
 class NormalizeImage:
@@ -278,33 +332,33 @@ class Preprocessor:
         self.decode = DecodeImage()
         self.geometry: list[Any] = []
         self.normalize: NormalizeImage | None = None
-        chw = None
+        seen = False  # NormalizeImage or ToCHWImage met: resize and crop must come before
+        steps: list[tuple[str, str | None]] = []
         for i, (name, args) in enumerate(items):
             op = _build(name, args)
+            steps.append((name, getattr(op, "order", None)))
             where = f"PreProcess.transform_ops.{i} ({name})"
             if isinstance(op, DecodeImage):
                 if i != 0:
                     raise DeployConfigError(f"{where}: DecodeImage can only be the first op")
                 self.decode = op
             elif isinstance(op, _GEOMETRY):
-                if self.normalize is not None or chw is not None:
+                if seen:
                     raise DeployConfigError(f"{where}: resize and crop must come before NormalizeImage and ToCHWImage")
                 self.geometry.append(op)
             elif isinstance(op, NormalizeImage):
-                if self.normalize is not None or chw is not None:
-                    raise DeployConfigError(f"{where}: NormalizeImage must come once, before ToCHWImage")
+                if self.normalize is not None:
+                    raise DeployConfigError(f"{where}: NormalizeImage must come once")
                 self.normalize = op
-                chw = True if op.order == "chw" else None
+                seen = True
             elif isinstance(op, ToCHWImage):
-                if chw:
-                    raise DeployConfigError(f"{where}: the image is already CHW (NormalizeImage order chw)")
-                chw = True
-        self.chw = bool(chw)
+                seen = True
+        # checked, not branched on: whatever the ops, the model gets CHW (ends_chw's rule), in one pass in finish()
+        ends_chw(steps)
         self.dtype = self.normalize.dtype if self.normalize is not None else np.dtype(np.float32)
         if self.normalize is not None:
-            shape = (-1, 1, 1) if self.chw else (1, 1, -1)
-            self._mul = self.normalize.mul.reshape(shape)
-            self._sub = self.normalize.sub.reshape(shape)
+            self._mul = self.normalize.mul.reshape(-1, 1, 1)
+            self._sub = self.normalize.sub.reshape(-1, 1, 1)
         self._buffer: np.ndarray | None = None
 
     def geometry_only(self, data: Any) -> tuple[np.ndarray, bool]:
@@ -316,13 +370,13 @@ class Preprocessor:
 
     def output_shape(self, img: np.ndarray) -> tuple[int, int, int]:
         h, w, c = img.shape
-        return (c, h, w) if self.chw else (h, w, c)
+        return c, h, w
 
     def finish(self, img: np.ndarray, bgr: bool, out: np.ndarray) -> np.ndarray:
         """Channel order, layout and normalisation in one pass, written into ``out``."""
         if bgr == self.decode.to_rgb:  # stored order differs from what the model wants
             img = img[:, :, ::-1]
-        src = img.transpose(2, 0, 1) if self.chw else img
+        src = img.transpose(2, 0, 1)  # HWC -> CHW: the model input, whatever the ops (ends_chw)
         if self.normalize is None:
             out[...] = src
             return out

@@ -56,14 +56,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-# run as a script: the folder holding deploy/ (the repository, or wherever deploy/ was copied to)
-# makes `deploy` importable, as in predict_cls.py
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_ROOT = os.path.dirname(os.path.dirname(_HERE))
-if sys.path and os.path.abspath(sys.path[0] or os.curdir) == _HERE:
-    sys.path.pop(0)
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+if not __package__:  # run by path, not imported: "Scripts" in deploy/python/__init__.py says why
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [os.path.dirname(os.path.dirname(_here)), *(p for p in sys.path if os.path.abspath(p or ".") != _here)]
 
 from deploy.python.errors import (  # noqa: E402
     DeployConfigError,

@@ -1,30 +1,38 @@
-"""Config loading, ``-o`` overrides, image listing and atomic writes for ``deploy/``.
+"""The deploy config: loading, ``-o`` overrides, ``Global`` validation.
 
 This package stands alone (no ``ppcls`` import) so the ``deploy/`` folder can be copied to a
-server together with an exported model folder.
+server together with an exported model folder. The override syntax and the number parser are
+``config_syntax.py``, the image listing and atomic writes ``files.py`` (both shared with ppcls,
+see their notes); their names stay importable from here.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
-import json
-import logging
 import os
-import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import yaml
 
+from . import config_syntax
 from .backends import BACKENDS as BACKEND_TABLE
 from .backends.base import PRECISIONS
-from .errors import DeployConfigError, DeployFileError, few, short
+from .config_syntax import OverrideRules, parse_number
+from .config_syntax import suggest as _suggest
+from .errors import DeployConfigError, DeployFileError, short
+from .files import (
+    IMAGE_EXTENSIONS,
+    atomic_copy,
+    atomic_write_text,
+    list_images,
+    list_named_images,
+    write_json_lines,
+)
 
-logger = logging.getLogger(__name__)
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+__all__ = ["IMAGE_EXTENSIONS", "apply_deferred_overrides", "apply_override", "atomic_copy", "atomic_write_text",
+           "check_global", "deep_merge", "list_images", "list_named_images", "load_config", "load_yaml",
+           "normalize_postprocess", "parse_number", "parse_override", "write_json_lines"]
 
 # Global keys of deploy/configs/inference_cls.yaml: name -> (accepted types, default).
 # The names are PaddleClas's (deploy/configs/inference_cls.yaml) plus backend/save_results.
@@ -71,31 +79,6 @@ DEFERRED_KEY = "_list_overrides"
 PATCHABLE_LISTS = (("PreProcess", "transform_ops"),)
 
 
-def _suggest(name: str, valid: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(valid), n=3, cutoff=0.5)
-    return f" Did you mean: {', '.join(close)}?" if close else ""
-
-
-_FRACTION = re.compile(r"^\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*/\s*([-+]?[0-9.]+(?:[eE][-+]?\d+)?)\s*$")
-
-
-def parse_number(value: Any, where: str = "value") -> float:
-    """A float from a number, a numeric string or a fraction like ``1.0/255.0`` (never ``eval``)."""
-    if isinstance(value, bool):
-        raise DeployConfigError(f"{where}: expected a number, got the boolean {value}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        match = _FRACTION.match(value)
-        try:
-            if match:
-                return float(match.group(1)) / float(match.group(2))
-            return float(value)
-        except (ValueError, ZeroDivisionError):
-            pass
-    raise DeployConfigError(f"{where}: expected a number or a fraction like 1.0/255.0, got {short(value)}")
-
-
 # ----------------------------------------------------------------------------- config files
 
 
@@ -115,80 +98,17 @@ def load_yaml(path: str) -> dict:
     return data
 
 
+OVERRIDE_RULES = OverrideRules(SECTIONS)
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``A.b.c=value`` → (["A", "b", "c"], value parsed with ``yaml.safe_load``)."""
-    if "=" not in text:
-        raise DeployConfigError(f"override '{text}' is not of the form Section.key=value")
-    key, raw = text.split("=", 1)
-    if not key.strip():
-        raise DeployConfigError(f"override '{text}' has an empty key")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
-    return key.strip().split("."), value
+    return config_syntax.parse_override(text, OVERRIDE_RULES)
 
 
 def apply_override(cfg: dict, path: list[str], value: Any, text: str | None = None) -> None:
-    """Set ``cfg[path] = value``; list items are addressed by index or by op name.
-
-    ``transform_ops.ResizeImage.resize_short`` (or ``transform_ops.1.resize_short``) sets one
-    argument of an op; ``transform_ops.ResizeImage`` replaces that op's arguments;
-    ``transform_ops.1`` replaces the whole item. ``text`` names the override in errors.
-    """
-    name = text or ".".join(path)
-    node: Any = cfg
-    for i, part in enumerate(path):
-        last = i == len(path) - 1
-        where = ".".join(path[: i + 1])
-        if isinstance(node, list):
-            idx = _list_index(node, part, where, name)
-            by_name = not part.lstrip("-").isdigit()
-            if isinstance(node[idx], str):  # `- ToCHWImage` written without arguments
-                node[idx] = {node[idx]: None}
-            if last:
-                node[idx] = {part: value} if by_name else value
-                return
-            item = node[idx]
-            if isinstance(item, dict) and len(item) == 1 and path[i + 1] not in item:
-                op = next(iter(item))
-                if item[op] is None:  # `- ResizeImage:` with no arguments yet
-                    item[op] = {}
-                node = item[op]  # `transform_ops.ResizeImage.resize_short` reaches into the op's arguments
-                if not isinstance(node, dict):
-                    raise DeployConfigError(f"override {name}: the arguments of {where} are {short(node)}, "
-                                            "not a mapping of keys")
-            else:
-                node = item
-            continue
-        if not isinstance(node, dict):
-            raise DeployConfigError(f"override {name}: {where} is not a section")
-        if last:
-            node[part] = value
-            return
-        if node.get(part) is None:
-            if i == 0 and part not in SECTIONS:
-                raise DeployConfigError(
-                    f"override {name}: unknown section '{part}'.{_suggest(part, SECTIONS)} "
-                    f"Valid sections: {', '.join(SECTIONS)}"
-                )
-            node[part] = {}
-        node = node[part]
-
-
-def _list_index(node: list, part: str, where: str, name: str) -> int:
-    if part.lstrip("-").isdigit():
-        idx = int(part)
-        if not -len(node) <= idx < len(node):
-            raise DeployConfigError(f"override {name}: {where}: index out of range (the list has {len(node)} items)")
-        return idx
-    for idx, item in enumerate(node):
-        if (isinstance(item, dict) and part in item) or item == part:
-            return idx
-    names = [next(iter(x)) if isinstance(x, dict) else str(x) for x in node if x]
-    raise DeployConfigError(
-        f"override {name}: no item '{part}' in {where.rsplit('.', 1)[0]} ({few(names, 8)}).{_suggest(part, names)}"
-    )
+    """Set ``cfg[path] = value`` (see :func:`config_syntax.apply_override`); ``text`` names it in errors."""
+    config_syntax.apply_override(cfg, path, value, OVERRIDE_RULES, text)
 
 
 def _is_list_patch(keys: list[str]) -> bool:
@@ -352,87 +272,3 @@ def _resolve_precision(given: Mapping, out: dict) -> None:
     out["precision"] = precision or "fp32"
     out["use_fp16"] = out["precision"] == "fp16"
     out["use_int8"] = out["precision"] == "int8"
-
-
-# ----------------------------------------------------------------------------- files
-
-
-def list_images(path: str | list) -> list[str]:
-    """An image file, a folder (searched recursively, sorted) or a list of either."""
-    return [p for p, _ in list_named_images(path)]
-
-
-def list_named_images(path: str | list, where: str = "Global.infer_imgs") -> list[tuple[str, str]]:
-    """``(path, name)`` of every image :func:`list_images` finds; the name is the path relative to the
-    folder given (``cat/001.jpg``: base names alone are ambiguous across class sub-folders), or the path
-    as given for a file. ``tools/infer.py`` names its results the same way. ``where`` names the setting
-    in messages."""
-    if isinstance(path, (list, tuple)):
-        return [pair for item in path for pair in list_named_images(item, where)]
-    if os.path.isfile(path):
-        return [(path, path)]
-    if os.path.isdir(path):
-        found, left_out = [], []
-        for root, _, files in os.walk(path):
-            for f in files:
-                if f.lower().endswith(IMAGE_EXTENSIONS):
-                    found.append(os.path.join(root, f))
-                elif not f.startswith("."):
-                    left_out.append(os.path.relpath(os.path.join(root, f), path))
-        if not found:
-            raise DeployFileError(f"{where}: no images ({', '.join(IMAGE_EXTENSIONS)}) under {path}")
-        if left_out:
-            logger.warning(f"{where}: left out %d file(s) under %s whose extension is not an image type "
-                           "read here (%s): %s", len(left_out), path, ", ".join(IMAGE_EXTENSIONS),
-                           few(sorted(left_out)))
-        return [(f, os.path.relpath(f, path)) for f in sorted(found)]
-    raise DeployFileError(f"{where}: no such file or folder: {short(path)}")
-
-
-def _file_mode(path: str) -> int:
-    """The mode a replaced file keeps, or what a plain ``open()`` would give (mkstemp makes 0600)."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_copy(src: str, dst_dir: str) -> str:
-    """Copy ``src`` into ``dst_dir`` under its own name, atomically; returns the new path."""
-    import shutil
-
-    os.makedirs(dst_dir, exist_ok=True)
-    dst = os.path.join(dst_dir, os.path.basename(src))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(src)}.", dir=dst_dir)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, _file_mode(dst))
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return dst
-
-
-def write_json_lines(path: str, rows: Iterable[Mapping]) -> None:
-    atomic_write_text(path, "".join(json.dumps(dict(r), ensure_ascii=False) + "\n" for r in rows))

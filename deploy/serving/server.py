@@ -41,9 +41,9 @@ from typing import Any
 
 import numpy as np
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
+if not __package__:  # run by path, not imported: "Scripts" in deploy/python/__init__.py says why
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [os.path.dirname(os.path.dirname(_here)), *(p for p in sys.path if os.path.abspath(p or ".") != _here)]
 
 from deploy.python.errors import DeployConfigError, DeployUserError, bounded, run_cli, short  # noqa: E402
 from deploy.python.predictor import ClsPredictor  # noqa: E402
@@ -54,7 +54,7 @@ from deploy.serving.metrics import ServiceMetrics  # noqa: E402
 
 logger = logging.getLogger("deploy.serving")
 access = logging.getLogger("deploy.serving.access")  # one JSON line per request
-DEFAULT_CONFIG = os.path.join(_ROOT, "deploy", "configs", "inference_cls.yaml")
+DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "inference_cls.yaml")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 50_000_000
 FIELD = "image"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
-import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +12,10 @@ from ppcls.registry import MODELS
 from ppcls.utils.errors import ConfigError, UnknownNameError, summarize
 
 from . import backbone  # noqa: F401  (registers every family)
+from .entry import model_arguments, model_class
+from .family import MODEL_KEYS, ModelFamily
+from .freeze import freeze_parameters
+from .interface import ClassificationNet
 from .pretrained import pretrained_path, resolve_weights
 from .weights import WeightsError, WeightsSource, apply, identify
 
@@ -21,30 +23,6 @@ logger = logging.getLogger(__name__)
 
 # Arch keys handled around the backbone rather than passed to its constructor.
 WRAPPER_KEYS = ("name", "pretrained", "freeze_backbone", "freeze_params", "use_ssld")
-
-
-def model_class(name: str) -> type | None:
-    """The network class a registered entry function returns (from its return annotation)."""
-    entry = MODELS.get(name)
-    if inspect.isclass(entry):
-        return entry
-    try:
-        hints = typing.get_type_hints(entry)
-    except Exception:  # an unresolvable annotation only costs us the key check
-        return None
-    ret = hints.get("return")
-    return ret if inspect.isclass(ret) else None
-
-
-def model_arguments(name: str) -> dict[str, inspect.Parameter] | None:
-    """Keyword arguments the model called ``name`` accepts, or None when it takes any."""
-    cls = model_class(name)
-    target = cls.__init__ if cls is not None else MODELS.get(name)
-    params = dict(inspect.signature(target).parameters)
-    params.pop("self", None)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return None
-    return {k: p for k, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL}
 
 
 def build_model(arch_cfg: Mapping[str, Any], weights: str | WeightsSource | None = None,
@@ -88,8 +66,6 @@ def build_model(arch_cfg: Mapping[str, Any], weights: str | WeightsSource | None
     model.publisher_options = options
     model.class_names = source.class_names if source is not None else None
     if arch_cfg.get("freeze_backbone") or arch_cfg.get("freeze_params"):
-        from .freeze import freeze_parameters
-
         freeze_parameters(
             model,
             freeze_backbone=bool(arch_cfg.get("freeze_backbone")),
@@ -136,4 +112,5 @@ def _source_options(source: WeightsSource, kwargs: Mapping[str, Any]) -> dict[st
     return options
 
 
-__all__ = ["build_model", "model_arguments", "model_class"]
+__all__ = ["MODEL_KEYS", "WRAPPER_KEYS", "ClassificationNet", "ModelFamily", "build_model", "model_arguments",
+           "model_class"]

@@ -9,18 +9,20 @@ import paddle.nn as nn
 
 from ppcls.utils.errors import ConfigError, summarize
 
+from .interface import ClassificationNet
+
 logger = logging.getLogger(__name__)
 
 _BN_TYPES = (nn.BatchNorm2D, nn.BatchNorm1D, nn.BatchNorm, nn.SyncBatchNorm)
 
 
 def head_prefixes(model: nn.Layer) -> tuple[str, ...]:
-    """Sublayer names of the classifier head (the network's ``head_names``)."""
-    names = getattr(model, "head_names", None)
+    """Sublayer names of the classifier head (:attr:`ClassificationNet.head_names`)."""
+    names = model.head_names if isinstance(model, ClassificationNet) else ()
     if not names:
         raise ConfigError(
-            f"{type(model).__name__} does not declare head_names, so Arch.freeze_backbone cannot tell its head; "
-            "use Arch.freeze_params with parameter-name prefixes instead"
+            f"{type(model).__name__} is not a ClassificationNet declaring head_names, so Arch.freeze_backbone "
+            "cannot tell its head; use Arch.freeze_params with parameter-name prefixes instead"
         )
     return tuple(names)
 

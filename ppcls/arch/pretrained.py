@@ -18,6 +18,7 @@ import urllib.request
 
 from ppcls.registry import MODELS
 from ppcls.utils.errors import ConfigError, DownloadError, MissingFileError, summarize
+from ppcls.utils.progress import progress
 
 from .weights.loader import WeightsError
 from .weights.published import Published, pick
@@ -68,8 +69,6 @@ def download(url: str, sha256: str | None = None, md5: str | None = None, folder
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
                     total = int(resp.headers.get("Content-Length") or 0)
-                    from ppcls.utils.progress import progress
-
                     with progress(total=total or None, desc=f"download {name}", unit="B") as bar:
                         for chunk in iter(lambda: resp.read(1 << 20), b""):
                             out.write(chunk)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ppcls.registry import BATCH_TRANSFORMS
+from ppcls.utils.config import check_kwargs
 from ppcls.utils.errors import ConfigError, DataError, summarize
 from ppcls.utils.numbers import parse_number
 
@@ -145,8 +146,6 @@ class OpSampler:
     """
 
     def __init__(self, class_num: int, **op_dict: dict) -> None:
-        from ppcls.utils.config import check_kwargs
-
         self.class_num = check_class_num(class_num, "OpSampler")
         if not op_dict:
             raise ConfigError(

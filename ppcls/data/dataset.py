@@ -10,16 +10,17 @@ from typing import Any
 
 import numpy as np
 
+from deploy.python.files import IMAGE_EXTENSIONS
 from ppcls.registry import DATASETS
 from ppcls.utils.errors import DataError, MissingFileError  # noqa: F401  (DataError: re-exported)
 
 from .data_dir import class_folder_names
+from .label_list import check_label_list, read_label_list
 from .transforms import build_transforms
-from .transforms.ops import DecodeError
+from .transforms.ops import DecodeError, NormalizeImage
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 MAX_REPLACEMENT_TRIES = 10
 SHOWN_LEFT_OUT = 5  # left-out files named in the warning; the rest are counted
 
@@ -155,15 +156,14 @@ class ImageNetDataset:
                 )
             source = image_root
         if label_list_path:
-            from .label_list import check_label_list, read_label_list
-
             names = read_label_list(label_list_path, key="label_list_path")
             if class_num is not None:
                 check_label_list(names, int(class_num), label_list_path, "label_list_path", "Arch.class_num")
             self.class_names = [names.get(i, str(i)) for i in range(max(names, default=-1) + 1)]
         self.source = source
         self.transform: Callable[[Any], Any] = build_transforms(transform_ops)
-        self.chw_output = _finalise_layout(self.transform.ops)
+        _fuse_final_transpose(self.transform.ops)
+        self.chw_output = self.transform.ends_chw("DataLoader dataset transform_ops")
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -171,10 +171,7 @@ class ImageNetDataset:
     def load(self, idx: int) -> np.ndarray:
         with open(self.paths[idx], "rb") as f:
             data = f.read()
-        img = self.transform(data)
-        if not self.chw_output and isinstance(img, np.ndarray) and img.ndim == 3:
-            img = np.ascontiguousarray(img.transpose(2, 0, 1))
-        return img
+        return self.transform.to_model_layout(self.transform(data), self.chw_output)
 
     def __getitem__(self, idx: int) -> tuple[np.ndarray, np.int64, np.int64]:
         bad = -1
@@ -211,22 +208,9 @@ class ImageNetDataset:
                            self.shown_undecodable, os.getpid())
 
 
-def _finalise_layout(ops: Sequence[Any]) -> bool:
-    """True when the pipeline already outputs CHW; otherwise fuse the transpose if we can.
-
-    PaddleClas's datasets transpose HWC→CHW after the transforms. When the last op is an
-    HWC ``NormalizeImage`` we switch it to CHW so normalise and transpose are one step.
-    """
-    from .transforms.ops import NormalizeImage, ToCHWImage
-
-    if not ops:
-        return False
-    last = ops[-1]
-    if isinstance(last, ToCHWImage):
-        return True
-    if isinstance(last, NormalizeImage):
-        last.order = "chw"
-        return True
-    return any(isinstance(op, NormalizeImage) and op.order == "chw" for op in ops) and not any(
-        isinstance(op, ToCHWImage) for op in ops
-    )
+def _fuse_final_transpose(ops: Sequence[Any]) -> None:
+    """A pipeline ending in an HWC ``NormalizeImage`` gets it switched to ``order: chw``: the same values,
+    normalised and transposed in one step instead of a transpose after it (the layout rule is
+    :func:`deploy.python.preprocess.ends_chw`; PaddleClas's recipes end that way)."""
+    if ops and isinstance(ops[-1], NormalizeImage) and ops[-1].order != "chw":
+        ops[-1].order = "chw"

@@ -15,6 +15,7 @@ import paddle.nn.functional as F
 from ppcls.arch import build_model
 
 from .callbacks import Callback
+from .runner import _setup, build_training
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +30,6 @@ class _WindowIps(Callback):
 
 def trainer_ips(cfg: dict, iters: int, warmup: int) -> dict[str, Any]:
     """Steady-state samples/s of the real trainer (data loading included) and its reader share."""
-    from .runner import _setup, build_training
-
     cfg = copy.deepcopy(cfg)
     g = cfg["Global"]
     g.update(epochs=1, max_iters_per_epoch=warmup + iters, print_batch_step=1, eval_during_train=False)
@@ -38,10 +37,10 @@ def trainer_ips(cfg: dict, iters: int, warmup: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         trainer = build_training(cfg, folder, save=False)
         probe = _WindowIps()
-        trainer.callbacks = [probe]
+        trainer.hooks.callbacks = [probe]
         values = trainer.train_one_epoch(1)
     steady = sorted(probe.values[warmup:])
-    batch = trainer.loader.batch_sampler.batch_size
+    batch = trainer.data.loader.batch_sampler.batch_size
     return {
         "ips": steady[len(steady) // 2],
         "reader_share": values["reader_cost"] / max(values["batch_cost"], 1e-9),

@@ -26,19 +26,23 @@ logger = logging.getLogger(__name__)
 
 
 class Callback:
-    """No-op hooks; subclasses override what they need."""
+    """No-op hooks; subclasses override what they need.
+
+    A callback receives the objects it works on (a model, a loader, a folder) when it is built;
+    the hooks pass only what the run produces: the epoch, the logged values, the history.
+    """
 
     def on_epoch_begin(self, epoch: int) -> None:
         pass
 
     def on_train_log(self, step: int, values: dict[str, float]) -> None:
-        pass
+        """``step``: iterations trained so far (resumed epochs included); ``values``: the log line's (with ``lr``, ``ips``)."""
 
     def on_epoch_end(self, epoch: int, train: dict[str, float], evaluation: dict[str, float] | None) -> None:
-        pass
+        """``evaluation`` is None in epochs without one."""
 
     def on_train_end(self, history: list[dict[str, Any]]) -> None:
-        pass
+        """``history``: one ``{"epoch", "train", "eval"}`` dict per epoch, as saved in ``.pdstates``."""
 
 
 class HeadOnlyEpochs(Callback):

@@ -63,7 +63,14 @@ import paddle
 
 from ppcls.arch.weights import META_KEY
 from ppcls.utils.errors import MissingFileError
-from ppcls.utils.io import WRITE_PROBE, WriteError, fsync_dir, is_write_failure, write_error
+from ppcls.utils.io import (
+    WRITE_PROBE,
+    WriteError,
+    ensure_writable_dir,
+    fsync_dir,
+    is_write_failure,
+    write_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -461,8 +468,6 @@ class Checkpointer:
         self.folder = folder
         self.enabled = enabled
         if enabled:
-            from ppcls.utils.io import ensure_writable_dir
-
             ensure_writable_dir(folder, "Global.output_dir")
             try:
                 recover_folder(folder)

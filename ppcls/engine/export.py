@@ -1,4 +1,4 @@
-"""Export: reparameterize → fold BN → softmax head → to_static → jit.save + inference.yml."""
+"""Export: reparameterize → fold BN → softmax head → to_static → jit.save + inference.yml (+ ONNX)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import paddle.nn as nn
 import yaml
 
 from ppcls.arch.layers import reparameterize_model
-from ppcls.utils.errors import ConfigError, MissingFileError, summarize
+from ppcls.data.label_list import check_label_list, read_label_list, write_label_list
+from ppcls.utils.errors import ConfigError, DependencyError, MissingFileError, summarize
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,23 @@ def model_file(model_dir: str) -> str:
     raise MissingFileError(
         f"no exported model in {model_dir}: expected inference.json (Paddle 3) or inference.pdmodel (Paddle 2)"
     )
+
+
+def convert_to_onnx(model_dir: str, onnx_path: str, opset_version: int = 13) -> str:
+    """Convert the model in ``model_dir`` (``inference.json`` or ``.pdmodel``) to ``onnx_path`` (paddle2onnx)."""
+    try:
+        import paddle2onnx  # optional: only Global.export_type=onnx needs it
+    except ImportError:
+        raise DependencyError(
+            "Global.export_type=onnx needs the paddle2onnx package: pip install paddle2onnx"
+        ) from None
+    graph = model_file(model_dir)
+    params = os.path.join(model_dir, "inference.pdiparams")
+    tmp = onnx_path + ".tmp"
+    paddle2onnx.export(graph, params, tmp, opset_version=opset_version, enable_onnx_checker=True)
+    os.replace(tmp, onnx_path)
+    logger.info("wrote %s from %s", onnx_path, os.path.basename(graph))
+    return onnx_path
 
 
 def _replace_dir(tmp_dir: str, save_dir: str) -> None:
@@ -83,8 +101,6 @@ def export_model(
     if export_type not in ("paddle", "onnx"):
         raise ConfigError(f"Global.export_type: expected paddle or onnx, got {summarize(export_type)}")
     if label_list_file:  # a label list naming other classes than the model's is refused before any work
-        from ppcls.data.label_list import check_label_list, read_label_list
-
         key = "Infer.PostProcess.class_id_map_file"
         check_label_list(read_label_list(label_list_file, key=key), int(class_num), label_list_file, key,
                          "Arch.class_num")
@@ -108,15 +124,11 @@ def export_model(
             label_name = "label_list.txt"
             shutil.copyfile(label_list_file, os.path.join(tmp_dir, label_name))
         elif class_names is not None:
-            from ppcls.data.label_list import write_label_list
-
             label_name = "label_list.txt"
             write_label_list(os.path.join(tmp_dir, label_name), list(class_names))
         write_inference_yml(os.path.join(tmp_dir, "inference.yml"), model_name, image_shape, class_num,
                             transform_ops, topk, label_name, add_softmax)
         if export_type == "onnx":
-            from .onnx_export import convert_to_onnx
-
             convert_to_onnx(tmp_dir, os.path.join(tmp_dir, "inference.onnx"))
         _replace_dir(tmp_dir, save_dir)
     finally:

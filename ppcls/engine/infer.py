@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -11,14 +10,16 @@ import numpy as np
 import paddle
 import paddle.nn.functional as F
 
-from ppcls.data.dataset import IMAGE_EXTENSIONS, warn_left_out
+from deploy.python.files import check_bad_images as _check_bad_images
+from deploy.python.files import list_named_images as _list_named_images
+from ppcls.data.dataset import warn_left_out
 from ppcls.data.transforms.ops import DecodeError
-from ppcls.utils.errors import DataError, MissingFileError, summarize
+from ppcls.utils.errors import PPCLS_ERRORS, DataError
+from ppcls.utils.progress import progress
 
 logger = logging.getLogger(__name__)
 
 LOGGED_SKIPS = 5  # skipped files logged one by one (with the reason); the rest are counted
-SHOWN_PATHS = 5  # unreadable files named in the summary; the rest are counted
 
 
 def list_images(path: str | Sequence[str]) -> list[str]:
@@ -26,27 +27,15 @@ def list_images(path: str | Sequence[str]) -> list[str]:
     return [p for p, _ in list_named_images(path)]
 
 
+def _warn_left_out(left_out: list[str], folder: str, where: str) -> None:
+    warn_left_out(left_out, f"{where} {folder}")
+
+
 def list_named_images(path: str | Sequence[str]) -> list[tuple[str, str]]:
     """``(path, name)`` of every image :func:`list_images` finds; the name is the path relative to the
-    folder given (``cat/001.jpg``: base names alone are ambiguous across class sub-folders), or the path
-    as given for a file. The predictor (``deploy/python/predict_cls.py``) names its results the same way."""
-    if isinstance(path, (list, tuple)):
-        return [pair for item in path for pair in list_named_images(item)]
-    if os.path.isfile(path):
-        return [(path, path)]
-    if os.path.isdir(path):
-        found, left_out = [], []
-        for root, _, files in os.walk(path):
-            for f in files:
-                if f.lower().endswith(IMAGE_EXTENSIONS):
-                    found.append(os.path.join(root, f))
-                elif not f.startswith("."):
-                    left_out.append(os.path.relpath(os.path.join(root, f), path))
-        if not found:
-            raise MissingFileError(f"Infer.infer_imgs: no images ({', '.join(IMAGE_EXTENSIONS)}) under {path}")
-        warn_left_out(sorted(left_out), f"Infer.infer_imgs {path}")
-        return [(f, os.path.relpath(f, path)) for f in sorted(found)]
-    raise MissingFileError(f"Infer.infer_imgs: no such file or folder: {summarize(path)}")
+    folder given (``cat/001.jpg``), or the path as given for a file. The listing is deploy's
+    (``deploy/python/files.py``, one copy for both sides), so the predictor names its results the same way."""
+    return _list_named_images(path, "Infer.infer_imgs", PPCLS_ERRORS, _warn_left_out)
 
 
 def batches(items: list[str], batch_size: int) -> Iterator[list[str]]:
@@ -62,11 +51,9 @@ def preprocess(files: Sequence[str], transform: Any) -> np.ndarray:
     return arrays
 
 
-def _load(path: str, transform: Any) -> np.ndarray:
+def _load(path: str, transform: Any, chw: bool) -> np.ndarray:
     with open(path, "rb") as f:
-        img = transform(f.read())
-    if img.ndim == 3 and img.shape[-1] in (1, 3) and img.shape[0] not in (1, 3):
-        img = img.transpose(2, 0, 1)  # Infer transforms without ToCHWImage
+        img = transform.to_model_layout(transform(f.read()), chw)  # Infer transforms without ToCHWImage too
     return np.ascontiguousarray(img, dtype=np.float32)
 
 
@@ -74,9 +61,10 @@ def prepare(files: Sequence[str], transform: Any) -> tuple[np.ndarray | None, li
     """The batch of the files that can be read and decoded, their positions in ``files``, and
     ``(position, reason, error)`` of the others (skipped, as training and the predictor skip them)."""
     arrays, kept, skipped = [], [], []
+    chw = transform.ends_chw("Infer.transforms")
     for i, path in enumerate(files):
         try:
-            arrays.append(_load(path, transform))
+            arrays.append(_load(path, transform, chw))
         except (DecodeError, OSError) as e:
             reason = f"cannot read the file ({e.strerror or e})" if isinstance(e, OSError) else str(e)
             skipped.append((i, reason, e))
@@ -96,8 +84,6 @@ def predict_files(
     decoded is skipped (the first few logged with the reason) and its path appended to ``skipped``; the
     caller judges their share with :func:`check_bad_images`.
     """
-    from ppcls.utils.progress import progress
-
     files = list(files)
     names = list(names) if names is not None else files
     skipped = skipped if skipped is not None else []
@@ -121,19 +107,9 @@ def predict_files(
 
 def check_bad_images(skipped: Sequence[str], total: int, max_ratio: float) -> None:
     """Name a few of the unreadable files and count them; more than ``max_ratio`` of ``total`` (or all
-    of them) raises :class:`DataError` naming ``Global.max_bad_image_ratio``; fewer is a warning."""
-    if not skipped:
-        return
-    ratio = len(skipped) / max(total, 1)
-    shown = ", ".join(skipped[:SHOWN_PATHS]) + (f" and {len(skipped) - SHOWN_PATHS} more"
-                                                if len(skipped) > SHOWN_PATHS else "")
-    summary = (f"{len(skipped)} of {total} input file(s) ({ratio:.1%}) could not be read as images and were "
-               f"skipped: {shown}")
-    if len(skipped) == total:
-        raise DataError(f"Infer.infer_imgs: {summary}; none could be read")
-    if ratio > max_ratio:
-        raise DataError(
-            f"{summary}; that is more than Global.max_bad_image_ratio={max_ratio:g} allows (the results of the "
-            "others were printed; fix or remove the files, or pass -o Global.max_bad_image_ratio=<fraction> "
-            "to accept more)")
-    logger.warning("%s (within Global.max_bad_image_ratio=%g)", summary, max_ratio)
+    of them) raises :class:`DataError` naming ``Global.max_bad_image_ratio``; fewer is a warning.
+    The rule is the predictor's (``deploy/python/files.py``), with this tool's wording."""
+    _check_bad_images(skipped, total, max_ratio, error=DataError, where="Infer.infer_imgs: ",
+                      advice="the results of the others were printed; fix or remove the files, or pass "
+                             "-o Global.max_bad_image_ratio=<fraction> to accept more",
+                      warn=lambda text: logger.warning("%s", text))

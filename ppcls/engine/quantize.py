@@ -2,7 +2,9 @@
 
 The ONNX work itself (calibration reader, ``quantize_static``, the atomic writes, the
 ``inference.yml`` update, comparing two models) lives in ``deploy/python/quantize.py``, which runs
-without ppcls; this module finds the images from the config and runs the steps in order:
+without ppcls; this module finds the images from the config and runs the steps in order. Deploy's
+errors reach the user as they are: ``DeployUserError`` and ppcls's ``UserError`` share one base
+(``deploy/python/errors.py``), so ``tools/quantize.py`` reports either as one line (exit status 2).
 
 1. the arguments are checked and the calibration images listed before anything is written;
 2. the model is exported as ``-o Global.export_type=onnx`` does (:func:`ppcls.engine.runner.export_config`),
@@ -31,14 +33,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ppcls.utils.errors import (
-    ArgumentError,
-    ConfigError,
-    DataError,
-    DependencyError,
-    PathError,
-    UserError,
-)
+from ppcls.data.dataset import read_file_list, scan_class_folders
+from ppcls.data.prepare import prepare_dataset
+from ppcls.utils.errors import ArgumentError, ConfigError, DataError
+
+from .export import _replace_dir
+from .runner import export_config
 
 logger = logging.getLogger(__name__)
 
@@ -64,36 +64,6 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
-def _user_error(e: Exception) -> UserError:
-    """A deploy-side user error as the ppcls error type ``run_tool`` reports as one line."""
-    from deploy.python.errors import (
-        DeployConfigError,
-        DeployFileError,
-        ImageInputError,
-        MissingPackageError,
-    )
-
-    text = str(e)
-    if isinstance(e, MissingPackageError):
-        return DependencyError(text)
-    if isinstance(e, DeployFileError):
-        return PathError(text)  # missing, or holding no usable images
-    if isinstance(e, ImageInputError):
-        return DataError(text)
-    if isinstance(e, DeployConfigError) and text.startswith("--"):
-        return ArgumentError(text)
-    return ConfigError(text) if isinstance(e, DeployConfigError) else DataError(text)
-
-
-def _translated(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    from deploy.python.errors import DeployUserError
-
-    try:
-        return fn(*args, **kwargs)
-    except DeployUserError as e:
-        raise _user_error(e) from None
-
-
 def _dataset_section(cfg: Mapping, mode: str) -> Mapping:
     ds = (((cfg.get("DataLoader") or {}).get(mode) or {}).get("dataset")) or {}
     if not isinstance(ds, Mapping) or not ds.get("image_root"):
@@ -104,8 +74,6 @@ def _dataset_section(cfg: Mapping, mode: str) -> Mapping:
 
 def dataset_files(cfg: Mapping, mode: str) -> tuple[list[str], list[int], str]:
     """(paths, labels, description) of ``DataLoader.<mode>``'s data set, resolved as its dataset does."""
-    from ppcls.data.dataset import read_file_list, scan_class_folders
-
     ds = _dataset_section(cfg, mode)
     root = str(ds["image_root"])
     if ds.get("cls_label_path"):
@@ -130,13 +98,11 @@ def calibration_files(cfg: dict, args: argparse.Namespace) -> tuple[list[str], l
         if isinstance(ds, Mapping) and ds.get("image_root"):
             roots.append(str(ds["image_root"]))
         roots.append(os.path.dirname(os.path.abspath(args.calib_list)))
-        paths, groups = _translated(read_image_list, args.calib_list, roots)
+        paths, groups = read_image_list(args.calib_list, roots)
         return paths, groups, f"--calib_list {args.calib_list}"
     if args.calib_dir:
-        paths, groups = _translated(list_images, args.calib_dir)
+        paths, groups = list_images(args.calib_dir)
         return paths, groups, f"--calib_dir {args.calib_dir}"
-    from ppcls.data.prepare import prepare_dataset
-
     prepare_dataset((cfg.get("DataLoader") or {}).get("prepare"))  # the quick start writes its data on first use
     paths, labels, source = dataset_files(cfg, "Train")
     return paths, labels, source
@@ -165,9 +131,9 @@ def evaluate_int8(cfg: Mapping, model_dir: str, threads: int = 2) -> str:
     from deploy.python.quantize import compare, format_comparison, preprocess_files, read_info
 
     paths, labels, source = dataset_files(cfg, "Eval")
-    info = _translated(read_info, model_dir)
-    arrays, kept, _ = _translated(preprocess_files, paths, info["PreProcess"]["transform_ops"], source)
-    c = _translated(compare, os.path.join(model_dir, ONNX_FILE), os.path.join(model_dir, INT8_ONNX_FILE), arrays,
+    info = read_info(model_dir)
+    arrays, kept, _ = preprocess_files(paths, info["PreProcess"]["transform_ops"], source)
+    c = compare(os.path.join(model_dir, ONNX_FILE), os.path.join(model_dir, INT8_ONNX_FILE), arrays,
                     [labels[i] for i in kept], threads)
     return format_comparison(c, len(kept), _class_names(model_dir, info))
 
@@ -182,11 +148,8 @@ def quantize_config(cfg: dict, args: argparse.Namespace, quantize: Callable[...,
         require_onnxruntime,
     )
 
-    from .export import _replace_dir
-    from .runner import export_config
-
-    options = _translated(options_from_args, args)
-    _translated(require_onnxruntime)
+    options = options_from_args(args)
+    require_onnxruntime()
     paths, groups, source = calibration_files(cfg, args)  # before anything is written
     if args.eval:
         dataset_files(cfg, "Eval")
@@ -203,9 +166,9 @@ def quantize_config(cfg: dict, args: argparse.Namespace, quantize: Callable[...,
         run_cfg["Global"]["save_inference_dir"] = os.path.join(staging, "model")
         run_cfg["Global"]["export_type"] = "onnx"
         model_dir = export_config(run_cfg)
-        calib = _translated(load_calibration, model_dir, paths, groups, args.calib_num, source)
+        calib = load_calibration(model_dir, paths, groups, args.calib_num, source)
         logger.info("calibrating on %d image(s) from %s (%s)", len(calib.arrays), source, options.calib_method)
-        settings = _translated(quantize_folder, model_dir, calib, options, quantize)
+        settings = quantize_folder(model_dir, calib, options, quantize)
         report = evaluate_int8(run_cfg, model_dir, args.eval_threads) if args.eval else None
         _replace_dir(model_dir, target)
     finally:

@@ -15,9 +15,11 @@ from typing import Any
 import paddle
 
 from ppcls.arch import build_model
+from ppcls.arch.pretrained import resolve_weights
+from ppcls.arch.weights import identify
 from ppcls.data import build_dataloader
 from ppcls.data.data_dir import dataset_class_names
-from ppcls.data.label_list import check_label_list, read_label_list
+from ppcls.data.label_list import check_label_list, read_label_list, write_label_list
 from ppcls.data.prepare import prepare_dataset
 from ppcls.data.transforms import build_transforms
 from ppcls.loss import build_loss
@@ -31,11 +33,26 @@ from ppcls.utils.errors import ConfigError, PathExistsError, summarize
 from ppcls.utils.io import ensure_writable_dir
 from ppcls.utils.logger import FILE_ONLY, add_log_file
 
-from .callbacks import EarlyStopper, HeadOnlyEpochs, StopRequest, install_stop_handlers
+from .amp import build_amp
+from .callbacks import Callback, EarlyStopper, HeadOnlyEpochs, StopRequest, install_stop_handlers
 from .checkpoint import Checkpointer, load_checkpoint
 from .device import set_seed, setup_device
+from .ema import ModelEMA
 from .evaluate import evaluate
-from .trainer import Trainer, TrainerOptions, TrainState
+from .export import export_model
+from .infer import check_bad_images, list_named_images, predict_files
+from .trainer import (
+    Evaluation,
+    Hooks,
+    Models,
+    Optimization,
+    TrainData,
+    Trainer,
+    TrainerOptions,
+    TrainState,
+    restore_run,
+)
+from .visual import PlotCallback, VisualDLCallback, evaluate_with_plots, resolve_class_names
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +189,7 @@ def train(cfg: dict, stop: StopRequest | None = None) -> TrainState:
     trainer = build_training(cfg, folder, stop=stop)
     result = trainer.fit()
     if dist.world_size() > 1:
-        same, sums = dist.replicas_identical(trainer.net)
+        same, sums = dist.replicas_identical(trainer.models.plain)
         (logger.info if same else logger.error)(
             "weights %s on all %d ranks (checksums %s)", "identical" if same else "DIFFER",
             dist.world_size(), ", ".join(f"{v:.10g}" for v in sums))
@@ -188,89 +205,76 @@ def build_training(cfg: dict, folder: str, save: bool = True, stop: StopRequest 
     class_names = _data_classes(cfg, from_train_data=True)
     finetune = adapt_for_finetuning(cfg)
     class_num = _class_num(cfg)
-    seed = g.get("seed")
+    options = _trainer_options(g)
 
     net = build_model(cfg["Arch"], weights=g.get("pretrained_model"))
     net.class_names = class_names  # saved with every checkpoint: infer and export name the classes
     dl = cfg["DataLoader"]
-    train_loader = build_dataloader(dl["Train"], "Train", class_num, seed)
+    train_loader = build_dataloader(dl["Train"], "Train", class_num, g.get("seed"))
     eval_loader = None
     if g.get("eval_during_train", True) and dl.get("Eval"):
-        eval_loader = build_dataloader(dl["Eval"], "Eval", class_num, seed)
-    _write_label_list(train_loader.dataset, folder, cfg)
-
-    epochs = int(g.get("epochs", 1))
-    accum = int(g.get("accum_steps", g.get("update_freq", 1)) or 1)
-    batch = train_loader.batch_sampler.batch_size
-    max_iters = g.get("max_iters_per_epoch")
-    iters = len(train_loader) if not max_iters else min(len(train_loader), int(max_iters))
+        eval_loader = build_dataloader(dl["Eval"], "Eval", class_num, g.get("seed"))
+    _write_label_list(train_loader.dataset, folder)
+    max_iters = options.max_iters_per_epoch
+    steps_per_epoch = min(len(train_loader), max_iters) if max_iters else len(train_loader)  # the LR steps per iteration
     if max_iters:
         # the sampler yields only these batches: the loader's prefetch thread then draws no augmentation
         # for batches that are never used, concurrently with the next epoch's
-        train_loader.batch_sampler.max_batches = iters
-    steps_per_epoch = iters  # the LR steps once per iteration
-    lr = build_lr(cfg["Optimizer"]["lr"], epochs, steps_per_epoch, batch * dist.world_size() * accum)
+        train_loader.batch_sampler.max_batches = steps_per_epoch
+    batch = train_loader.batch_sampler.batch_size * dist.world_size() * options.accum_steps
+    lr = build_lr(cfg["Optimizer"]["lr"], options.epochs, steps_per_epoch, batch)
     optimizer = build_optimizer(cfg["Optimizer"], net, lr)
     loss_fn = build_loss(cfg["Loss"]["Train"], class_num)
     eval_loss = build_loss((cfg.get("Loss") or {}).get("Eval"), class_num)
     metrics = build_metrics((cfg.get("Metric") or {}).get("Train"), class_num)
     eval_metrics = build_metrics((cfg.get("Metric") or {}).get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}], class_num)
-
-    state = TrainState()
     early = _build_early_stopper(g.get("early_stop"))
-    ema = None
-    if cfg.get("EMA"):
-        from .ema import ModelEMA
-
-        ema = ModelEMA(net, cfg["EMA"].get("decay", 0.9999))
+    ema = ModelEMA(net, cfg["EMA"].get("decay", 0.9999)) if cfg.get("EMA") else None
+    state = TrainState()
     if g.get("checkpoints"):
-        ckpt = load_checkpoint(str(g["checkpoints"]))
-        states = ckpt.states
-        net.set_state_dict(ckpt.weights)
-        if ckpt.optimizer is not None:
-            optimizer.set_state_dict(ckpt.optimizer)
-        state = TrainState.from_dict(states)
-        lr.last_epoch = state.epoch * steps_per_epoch - 1
-        lr.step()  # the LR of the first iteration of the next epoch
-        if early is not None and "early_stop" in states:
-            early.set_state_dict(states["early_stop"])
-        if ema is not None:
-            ema.restore(ckpt)  # the EMA weights saved with this very set
+        state = restore_run(load_checkpoint(str(g["checkpoints"])), net, optimizer, ema, early)
         logger.info("resumed from %s: epoch %d done, continuing at epoch %d", g["checkpoints"], state.epoch,
                     state.epoch + 1)
 
-    model, grad_sync = dist.wrap_for_training(net, bool(g.get("to_static")))
-    print_step = int(g.get("print_batch_step", 10))
+    wrapped, grad_sync = dist.wrap_for_training(net, bool(g.get("to_static")))
     evaluator = None
     if eval_loader is not None:
         def evaluator(epoch: int) -> dict[str, float]:
-            return evaluate(model, eval_loader, eval_loss, eval_metrics, epoch, print_step,
-                            max_bad_image_ratio=float(g.get("max_bad_image_ratio", 0.01)))
-
-    from .amp import build_amp
+            return evaluate(wrapped, eval_loader, eval_loss, eval_metrics, epoch, options.print_batch_step,
+                            max_bad_image_ratio=options.max_bad_image_ratio)
 
     scaler, amp_context = build_amp(cfg.get("AMP"), g.get("device", "cpu"), optimizer, net)
-    callbacks = _build_callbacks(cfg, folder, eval_loader, net) if save else []
+    callbacks = build_callbacks(cfg, folder, eval_loader, net) if save else []
     if finetune is not None and finetune.head_only_epochs:
         callbacks.append(HeadOnlyEpochs(net, finetune.head_only_epochs))  # after the optimizer set the LR multipliers
     lr_cfg = cfg["Optimizer"]["lr"]
     return Trainer(
-        model=model, net=net, loader=train_loader, loss_fn=loss_fn, optimizer=optimizer, lr_scheduler=lr,
-        metrics=metrics,
-        options=TrainerOptions(
-            epochs=epochs, print_batch_step=print_step, eval_interval=int(g.get("eval_interval", 1)),
-            start_eval_epoch=int(g.get("start_eval_epoch", 1)), save_interval=int(g.get("save_interval", 1)),
-            accum_steps=accum, max_bad_image_ratio=float(g.get("max_bad_image_ratio", 0.01)),
-            max_iters_per_epoch=int(max_iters) if max_iters else None,
-            nan_check_every=1 if paddle.get_device() == "cpu" else print_step,
-            seed=int(seed) if seed is not None else None,
-        ),
-        checkpointer=Checkpointer(folder, enabled=dist.is_main() and save),
-        evaluator=evaluator, state=state, ema=ema, ema_evaluator=evaluator if ema is not None else None,
-        early_stopper=early, callbacks=callbacks, stop=stop or StopRequest(),
-        lr_name=str(lr_cfg.get("name", "lr")) if isinstance(lr_cfg, Mapping) else "Constant",
-        bad_image_paths=lambda idx: [train_loader.dataset.paths[int(i)] for i in idx],
-        scaler=scaler, amp_context=amp_context, grad_sync=grad_sync,
+        Models(wrapped=wrapped, plain=net, ema=ema),
+        TrainData(train_loader, bad_image_paths=lambda idx: [train_loader.dataset.paths[int(i)] for i in idx]),
+        Optimization(loss_fn, optimizer, lr,
+                     lr_name=str(lr_cfg.get("name", "lr")) if isinstance(lr_cfg, Mapping) else "Constant",
+                     scaler=scaler, amp_context=amp_context, grad_sync=grad_sync),
+        Evaluation(train_metrics=metrics, evaluator=evaluator, ema_evaluator=evaluator if ema is not None else None,
+                   early_stopper=early),
+        options,
+        Checkpointer(folder, enabled=dist.is_main() and save),
+        Hooks(callbacks, stop or StopRequest()),
+        state=state,
+    )
+
+
+def _trainer_options(g: Mapping) -> TrainerOptions:
+    """The trainer's options from the ``Global`` section."""
+    print_step = int(g.get("print_batch_step", 10))
+    max_iters, seed = g.get("max_iters_per_epoch"), g.get("seed")
+    return TrainerOptions(
+        epochs=int(g.get("epochs", 1)), print_batch_step=print_step, eval_interval=int(g.get("eval_interval", 1)),
+        start_eval_epoch=int(g.get("start_eval_epoch", 1)), save_interval=int(g.get("save_interval", 1)),
+        accum_steps=int(g.get("accum_steps", g.get("update_freq", 1)) or 1),
+        max_bad_image_ratio=float(g.get("max_bad_image_ratio", 0.01)),
+        max_iters_per_epoch=int(max_iters) if max_iters else None,
+        nan_check_every=1 if paddle.get_device() == "cpu" else print_step,
+        seed=int(seed) if seed is not None else None,
     )
 
 
@@ -286,22 +290,32 @@ def _build_early_stopper(cfg: Any) -> EarlyStopper | None:
     return EarlyStopper(**cfg)
 
 
-def _build_callbacks(cfg: Mapping, folder: str, eval_loader: Any, net: paddle.nn.Layer) -> list:
-    from .visual import build_visual_callbacks
+def build_callbacks(cfg: Mapping, folder: str, eval_loader: Any, net: paddle.nn.Layer) -> list[Callback]:
+    """Rank 0's callbacks: ``Global.use_visualdl`` (scalars in ``{output_dir}/vdl``) and ``Global.save_plots``.
 
+    The plots go to ``folder``; with an eval loader, the confusion matrix runs ``net`` (the plain
+    model) over the eval set after training, naming the classes as the eval data or
+    ``Infer.PostProcess.class_id_map_file`` do.
+    """
+    g = cfg["Global"]
     if not dist.is_main():
         return []
-    callbacks = build_visual_callbacks(cfg, folder, eval_loader)
-    for cb in callbacks:
-        cb.model = net  # plots after training run the final model over the eval set
+    callbacks: list[Callback] = []
+    if g.get("use_visualdl"):
+        callbacks.append(VisualDLCallback(os.path.join(g.get("output_dir", "./output"), "vdl")))
+    if g.get("save_plots"):
+        names = None
+        if eval_loader is not None:
+            label_file = ((cfg.get("Infer") or {}).get("PostProcess") or {}).get("class_id_map_file")
+            names = resolve_class_names(_class_num(cfg), eval_loader.dataset, label_file)
+        callbacks.append(PlotCallback(folder, eval_loader=eval_loader, model=net, class_names=names,
+                                      num_classes=_class_num(cfg)))
     return callbacks
 
 
-def _write_label_list(dataset: Any, folder: str, cfg: Mapping) -> None:
+def _write_label_list(dataset: Any, folder: str) -> None:
     names = getattr(dataset, "class_names", None)
     if names and dist.is_main():
-        from ppcls.data.label_list import write_label_list
-
         write_label_list(os.path.join(folder, "label_list.txt"), names)
 
 
@@ -323,9 +337,6 @@ def _load_weights_for_use(cfg: dict) -> paddle.nn.Layer:
     With ``Global.data_dir`` and no ``pretrained_model``: the newest run's ``best_model`` (logged). A
     checkpoint that records its class count sets ``Arch.class_num`` (a recipe's other value: warning).
     """
-    from ppcls.arch.pretrained import resolve_weights
-    from ppcls.arch.weights import identify
-
     g, arch = cfg["Global"], cfg["Arch"]
     path = g.get("pretrained_model")
     if not path and g.get("data_dir"):
@@ -387,8 +398,6 @@ def evaluate_config(cfg: dict) -> dict[str, float]:
     metrics = build_metrics((cfg.get("Metric") or {}).get("Eval") or [{"TopkAcc": {"topk": [1, 5]}}], class_num)
     ratio = float(g.get("max_bad_image_ratio", 0.01))  # undecodable images: as in training and infer
     if g.get("save_plots"):
-        from .visual import evaluate_with_plots
-
         names = _class_names_for_use(cfg, model, data_names) or getattr(loader.dataset, "class_names", None)
         folder = os.path.dirname(str(g["pretrained_model"])) or "."
         return evaluate_with_plots(model, loader, loss, metrics, folder, int(g.get("print_batch_step", 10)),
@@ -408,8 +417,6 @@ def build_postprocess(infer_cfg: Mapping, class_num: int, class_names: list[str]
 
 def infer_config(cfg: dict):
     """``tools/infer.py``: yields one list of result dicts per batch."""
-    from .infer import check_bad_images, list_named_images, predict_files
-
     _setup(cfg)
     _prepare_data(cfg)
     data_names = _data_classes(cfg, from_train_data=False)
@@ -429,8 +436,6 @@ def infer_config(cfg: dict):
 
 def export_config(cfg: dict) -> str:
     """``tools/export_model.py``: write the inference model to ``Global.save_inference_dir``."""
-    from .export import export_model
-
     g = cfg["Global"]
     setup_device("cpu", g.get("num_threads"))
     data_names = _data_classes(cfg, from_train_data=False)

@@ -1,8 +1,9 @@
 """Seeing a run: VisualDL scalars, training curves, confusion matrix and per-class accuracy.
 
-Everything here is a collaborator of the trainer (callbacks built on rank 0) or of
-``tools/eval.py`` (``evaluate_with_plots``); the plots use matplotlib's Agg canvas directly,
-so no display and no global pyplot state are involved. Files are written atomically.
+Everything here is a collaborator of the trainer (callbacks that ``ppcls/engine/runner.py``
+builds on rank 0 from plain arguments) or of ``tools/eval.py`` (``evaluate_with_plots``); nothing
+here reads the config. The plots use matplotlib's Agg canvas directly, so no display and no global
+pyplot state are involved. Files are written atomically.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import paddle
 
+from ppcls.data.label_list import read_label_list
 from ppcls.metric.confusion import ConfusionMatrix, per_class_accuracy
 from ppcls.utils import dist
 from ppcls.utils.errors import DataError, DependencyError
@@ -46,21 +48,12 @@ def resolve_class_names(
     """Names of classes ``0..num_classes-1``: the dataset's ``class_names``, else the label list, else ids."""
     names: Sequence[str] | Mapping[int, str] | None = getattr(dataset, "class_names", None)
     if not names and class_id_map_file:
-        from ppcls.data.label_list import read_label_list
-
         names = read_label_list(str(class_id_map_file))
     if not names:
         return [str(i) for i in range(num_classes)]
     if isinstance(names, Mapping):
         return [str(names.get(i, i)) for i in range(num_classes)]
     return [str(names[i]) if i < len(names) else str(i) for i in range(num_classes)]
-
-
-def class_names_for(cfg: Mapping, dataset: Any = None) -> list[str]:
-    """``Arch.class_num`` names from the dataset or ``Infer.PostProcess.class_id_map_file``."""
-    post = (cfg.get("Infer") or {}).get("PostProcess") or {}
-    num_classes = int(cfg["Arch"].get("class_num", 1000))
-    return resolve_class_names(num_classes, dataset, post.get("class_id_map_file"))
 
 
 # ---------------------------------------------------------------------------- files
@@ -293,17 +286,19 @@ class VisualDLCallback(Callback):
 class PlotCallback(Callback):
     """At the end of training: ``train_curves.png``; with an eval loader, the confusion matrix and CSV.
 
-    The confusion pass runs the final weights over the eval set; it needs ``self.model`` (the plain,
-    unwrapped network), which the runner sets after building the callbacks.
+    The confusion pass runs ``model`` (the plain, unwrapped network, whose weights are then the
+    final ones) over ``eval_loader``; ``class_names`` default to the class ids.
     """
 
-    def __init__(self, folder: str, eval_loader: Any = None, class_names: Sequence[str] | None = None,
-                 num_classes: int | None = None) -> None:
+    def __init__(self, folder: str, *, eval_loader: Any = None, model: paddle.nn.Layer | None = None,
+                 class_names: Sequence[str] | None = None, num_classes: int | None = None) -> None:
+        if eval_loader is not None and model is None:
+            raise ValueError("PlotCallback: the confusion matrix over eval_loader needs the model to run")
         self.folder = folder
         self.eval_loader = eval_loader
+        self.model = model
         self.class_names = list(class_names) if class_names else None
         self.num_classes = num_classes
-        self.model: paddle.nn.Layer | None = None
 
     def on_train_end(self, history: list[dict[str, Any]]) -> None:
         if history:
@@ -313,22 +308,6 @@ class PlotCallback(Callback):
             logger.warning("no epoch in the training history: %s not written", CURVES_FILE)
         if self.eval_loader is None:
             return
-        if self.model is None:
-            logger.warning("Global.save_plots: the plot callback was given no model (callback.model unset); "
-                           "confusion matrix and per-class accuracy not written")
-            return
         matrix = confusion_on(self.model, _whole_set_loader(self.eval_loader), self.num_classes)
         names = self.class_names or resolve_class_names(matrix.shape[0])
         write_confusion_outputs(self.folder, matrix, names)
-
-
-def build_visual_callbacks(cfg: Mapping, folder: str, eval_loader: Any) -> list[Callback]:
-    """``Global.use_visualdl``: scalars in ``{output_dir}/vdl``; ``Global.save_plots``: plots in ``folder``."""
-    g = cfg["Global"]
-    callbacks: list[Callback] = []
-    if g.get("use_visualdl"):
-        callbacks.append(VisualDLCallback(os.path.join(g.get("output_dir", "./output"), "vdl")))
-    if g.get("save_plots"):
-        names = class_names_for(cfg, eval_loader.dataset) if eval_loader is not None else None
-        callbacks.append(PlotCallback(folder, eval_loader, names, int(cfg["Arch"].get("class_num", 1000))))
-    return callbacks

@@ -34,6 +34,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from ppcls.utils.dist import local_world_size
 from ppcls.utils.errors import ConfigError, summarize
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def _import_built(name: str, root: str) -> ModuleType | None:
 def load_extension() -> ModuleType | None:
     """The compiled op module (built once per source/CPU and cached), or None after one warning."""
     try:
-        from paddle.utils import cpp_extension
+        from paddle.utils import cpp_extension  # slow to import: only when the op is first built
 
         name = build_name()
         root = cache_dir()
@@ -159,8 +160,6 @@ def num_threads() -> int:
 def _cores_per_process() -> int:
     """The cores per local training process, what ``setup_device`` gives Paddle by default (fixed per process)."""
     # Paddle sets OMP_NUM_THREADS=1 at import when unset, so that says nothing about the intended threads.
-    from ppcls.utils.dist import local_world_size
-
     return max(1, (os.cpu_count() or 1) // local_world_size())
 
 

@@ -2,11 +2,15 @@
 
 :func:`run_tool` is where a tool's failure becomes what the user sees:
 
-* a :class:`~ppcls.utils.errors.UserError` (config, data, files, weights, arguments, device)
-  and an operating-system error about a path (missing, not permitted, disk full) are the
-  user's or the machine's: one bounded message, no traceback, exit status 2;
+* a :class:`~ppcls.utils.errors.UserError` (config, data, files, weights, arguments, device;
+  deploy's ``DeployUserError`` shares that base, so a deploy error raised inside a tool is reported
+  the same way) and an operating-system error about a path (missing, not permitted, disk full) are
+  the user's or the machine's: one bounded message, no traceback, exit status 2;
 * anything else is a bug: the traceback (each message in it bounded, so a tensor printed into
   an exception cannot flood the screen), a sentence saying it is a bug to report, exit status 1.
+
+Though it lives in ``utils/``, this module is the tools' own layer (beside ``ppcls/commands.py``): it
+loads whole configs through :mod:`ppcls.engine.config`, so nothing in ppcls below the tools imports it.
 """
 
 from __future__ import annotations
@@ -27,13 +31,15 @@ from collections.abc import Callable, Sequence
 # 1 ms keeps the training speed and removes that. A value the user set is kept.
 os.environ.setdefault("KMP_BLOCKTIME", "1")
 
+from ppcls._resources import resolve  # noqa: E402
+from ppcls.engine.config import load_config  # noqa: E402
 from ppcls.utils import dist  # noqa: E402
 from ppcls.utils.errors import MESSAGE_LIMIT, UserError, bound_text  # noqa: E402
 from ppcls.utils.logger import setup_logging  # noqa: E402
 
 logger = logging.getLogger("ppcls.tools")
 
-# errors that are the user's input, reported as one message without a traceback
+# errors that are the user's input, reported as one message without a traceback (deploy's share the base)
 USER_ERRORS: tuple[type[BaseException], ...] = (UserError,)
 # operating-system errors about a path: the machine's state, not a bug (the message names the path)
 PATH_OS_ERRORS = (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
@@ -66,17 +72,12 @@ def load(args: argparse.Namespace) -> dict:
     with ppcls (logged), so ``ppcls train -c configs/quick_start/...`` works from any folder; so
     are shipped files the config names (``ppcls/utils/imagenet1k_label_list.txt``).
     """
-    from ppcls._resources import resolve
-    from ppcls.utils.config import load_config
-
     args.config = resolve(args.config, "config")
     return _resolve_shipped_files(load_config(args.config, args.override))
 
 
 def _resolve_shipped_files(node):
     """Relative ``ppcls/...``/``configs/...`` paths in a config that only exist as shipped files."""
-    from ppcls._resources import resolve
-
     if isinstance(node, dict):
         for key, value in node.items():
             node[key] = _resolve_shipped_files(value)

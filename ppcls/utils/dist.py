@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import paddle
 import paddle.distributed as dist
 
@@ -105,7 +106,7 @@ def _choose_gloo_interface() -> None:
 
 def interface_with_address(ip: str) -> str | None:
     """The name of the network interface whose IPv4 address is ``ip`` (Linux), else None."""
-    import fcntl
+    import fcntl  # Unix only, like the ioctl below
     import socket
     import struct
 
@@ -266,8 +267,6 @@ def barrier() -> None:
 
 def parameter_checksum(model: paddle.nn.Layer) -> float:
     """A float64 fingerprint of all weights and buffers (sum of |x| weighted by position)."""
-    import numpy as np
-
     total = 0.0
     for i, (_, value) in enumerate(sorted(model.state_dict().items())):
         arr = value.numpy().astype(np.float64).ravel()

@@ -15,6 +15,12 @@ A message that shows a value the user gave uses :func:`summarize`: a tensor or a
 by shape and dtype, long strings and collections are cut with their size, and the cost is
 bounded by the summary's length, never by the value's (a YAML "billion laughs" value of 10^9
 shared items is summarised in microseconds). :func:`bound_text` cuts a whole message.
+
+Design note: :class:`UserError` is ``deploy.python.errors.UserError``, the one base of both sides'
+user errors (deploy never imports ppcls, so the base lives there; ppcls may import deploy's pure
+modules). A deploy error raised inside a tool (``tools/quantize.py`` runs deploy's quantization) is
+therefore reported by ``ppcls/utils/cli.py`` exactly like these, with no translation. :data:`PPCLS_ERRORS`
+tells the helpers shared with deploy which of the types below to raise.
 """
 
 from __future__ import annotations
@@ -22,20 +28,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from deploy.python.errors import ErrorKinds, UserError
+
 SUMMARY_LIMIT = 200  # characters of one summarised value
 MESSAGE_LIMIT = 2000  # characters of one user-error message on the screen
 MESSAGE_LINES = 12  # lines of one user-error message on the screen
 _MAX_DEPTH = 4  # nesting shown by summarize; deeper collections show their size only
-
-
-class UserError(Exception):
-    """A problem with what the user gave; the message names it and says what would work."""
-
-    def __str__(self) -> str:
-        # one plain message, also for the KeyError-derived types (KeyError quotes its argument)
-        if len(self.args) == 1:
-            return str(self.args[0])
-        return super().__str__()
 
 
 class ConfigError(UserError, ValueError):
@@ -213,8 +211,11 @@ def bound_text(text: str, max_chars: int = MESSAGE_LIMIT, max_lines: int = MESSA
     return f"{head} ... [{omitted:,} more characters not shown]"
 
 
+# the helpers shared with deploy (deploy/python/files.py, config_syntax.py, postprocess.py) raise these
+PPCLS_ERRORS = ErrorKinds(config=ConfigError, data=DataError, missing=MissingFileError, show=summarize)
+
 __all__ = [
     "ArgumentError", "ConfigError", "DataError", "DependencyError", "DeviceError", "DownloadError",
-    "MissingFileError", "PathError", "PathExistsError", "UnknownNameError", "UserError",
+    "MissingFileError", "PPCLS_ERRORS", "PathError", "PathExistsError", "UnknownNameError", "UserError",
     "bound_text", "summarize",
 ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,30 +134,6 @@ class ModelSummary:
     @property
     def input_size(self) -> str:
         return "x".join(str(s) for s in self.input_shape[1:])
-
-
-def summarize_model(arch_cfg: Mapping[str, Any], input_shape: Sequence[int] = (3, 224, 224),
-                    deploy: bool = True) -> ModelSummary:
-    """Build the model of ``arch_cfg`` (an ``Arch`` section) and count it at ``input_shape`` (C, H, W).
-
-    With ``deploy`` the same model is then reparameterized (BN folded, branches fused) and counted again.
-    """
-    from ppcls.arch import build_model
-    from ppcls.arch.layers.reparam import reparameterize_model
-
-    chw = tuple(int(s) for s in input_shape)
-    if len(chw) != 3 or any(s < 1 for s in chw):
-        raise ConfigError(f"input shape: expected three positive sizes C,H,W, got {list(input_shape)}")
-    model = build_model(arch_cfg)
-    summary = ModelSummary(
-        name=str(arch_cfg["name"]), input_shape=chw, params=count_params(model),
-        trainable_params=count_params(model, trainable_only=True), macs=count_flops(model, (1, *chw)),
-    )
-    if deploy:
-        reparameterize_model(model)
-        summary.deploy_params = count_params(model)
-        summary.deploy_macs = count_flops(model, (1, *chw))
-    return summary
 
 
 def _millions(n: int | None, digits: int = 2) -> str:

@@ -4,6 +4,10 @@ A write that fails for a reason of the machine — a full disk or quota, a read-
 system, a missing permission, a file where a folder should be — raises :class:`WriteError`:
 one sentence naming the path and the cause, shown by the tools without a traceback (exit 2).
 Its temporary file is removed first, so a failed write leaves the disk as it found it.
+
+Design note: the atomic write itself (temporary file, fsync, mode, rename) is
+``deploy/python/files.py``'s :func:`~deploy.python.files.atomic_path` (one copy; deploy/ runs alone,
+so it lives there and ppcls imports it); this module adds ppcls's :class:`WriteError` around it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,12 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from deploy.python import files as _files
+from deploy.python.files import fsync_dir, fsync_file
 from ppcls.utils.errors import PathError
+
+__all__ = ["WRITE_ERRNOS", "WRITE_PROBE", "WriteError", "atomic_path", "atomic_write", "atomic_write_text",
+           "ensure_writable_dir", "fsync_dir", "fsync_file", "is_write_failure", "write_error"]
 
 # errno values that mean "this machine cannot write there", not a bug
 WRITE_ERRNOS = frozenset(
@@ -91,57 +100,18 @@ def _file_in_the_way(path: str) -> str:
 
 @contextmanager
 def atomic_path(path: str) -> Iterator[str]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
-    folder = os.path.dirname(os.path.abspath(path))
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
+
+    A failure of the machine (full disk, read-only, permissions) raises :class:`WriteError`, after the
+    temporary file is removed.
+    """
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+        with _files.atomic_path(path) as tmp:
+            yield tmp
     except OSError as e:
         if is_write_failure(e):
             raise write_error(e, path) from None
         raise
-    os.close(fd)
-    try:
-        yield tmp
-        fsync_file(tmp)
-        os.chmod(tmp, _target_mode(path))  # mkstemp makes 0600 files; keep the usual mode
-        os.replace(tmp, path)
-        fsync_dir(folder)
-    except OSError as e:
-        if is_write_failure(e):
-            raise write_error(e, path) from None
-        raise
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _target_mode(path: str) -> int:
-    """The existing file's mode, or 0o666 less the umask for a new file."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def fsync_file(path: str) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def atomic_write_text(path: str, text: str) -> None:

@@ -16,9 +16,10 @@ from ppcls.arch import build_model
 from ppcls.arch.pretrained import cached_path
 from ppcls.arch.weights import META_KEY, WeightsError
 from ppcls.engine.checkpoint import Checkpointer
+from ppcls.engine.config import validate_config
 from ppcls.engine.export import export_model, model_file
 from ppcls.registry import MODELS
-from ppcls.utils.config import ConfigError, validate_config
+from ppcls.utils.config import ConfigError
 from tests.arch.weights.fixture_utils import input_batch
 from tests.conftest import run_tool
 from tests.reference import paddleclas_ref

@@ -259,7 +259,7 @@ def test_random_erasing_probability_and_errors(photos):
 
 def test_config_pipeline_validates_and_builds(photos, tmp_path):
     """The ImageNet-style train pipeline with every new op passes config validation and runs."""
-    from ppcls.utils.config import validate_config
+    from ppcls.engine.config import validate_config
     from tests.conftest import tiny_config
 
     cfg = tiny_config(str(tmp_path), str(tmp_path / "out"))

@@ -11,8 +11,8 @@ import pytest
 
 from ppcls.data.data_dir import apply_data_dir, dataset_class_names, read_data_dir
 from ppcls.data.prepare.photos import photo_class_folders
+from ppcls.engine.config import load_config
 from ppcls.engine.runner import _agree_class_num, _data_classes, run_dir
-from ppcls.utils.config import load_config
 from ppcls.utils.errors import ConfigError, DataError, MissingFileError
 from tests.conftest import REPO
 

@@ -55,6 +55,7 @@ PIPELINES = {
                    {"NormalizeImage": {**NORM, "order": ""}}, {"ToCHWImage": None}],
     "pil-decode": [{"DecodeImage": {"backend": "pil"}}, {"ResizeImage": {"resize_short": 64}},
                    {"CropImage": {"size": 64}}, {"NormalizeImage": {**NORM, "order": "chw"}}],
+    # ends HWC: both sides hand the model CHW (the one layout rule, deploy.python.preprocess.ends_chw)
     "fp16-hwc-out": [{"ResizeImage": {"size": 32}}, {"NormalizeImage": {**NORM, "order": "", "output_fp16": True}}],
 }
 
@@ -68,8 +69,10 @@ def test_deploy_preprocessing_equals_ppcls_eval_transforms(photos, name):
     reference = build_transforms(train_side)
     pre = Preprocessor(ops)
     data = [open(p, "rb").read() for p in photos]
+    chw = reference.ends_chw()
+    assert chw is (name != "fp16-hwc-out")
     for raw in data:
-        expected = reference(raw)
+        expected = reference.to_model_layout(reference(raw), chw)  # what training and tools/infer.py feed the model
         got = pre(raw)
         assert got.dtype == expected.dtype and got.shape == expected.shape
         np.testing.assert_array_equal(got, expected)
@@ -193,3 +196,23 @@ def test_deploy_does_not_import_ppcls():
                 elif isinstance(node, ast.ImportFrom) and node.module:
                     names = [node.module]
                 assert not any(n == "ppcls" or n.startswith("ppcls.") for n in names), f"{f} imports {names}"
+
+
+def test_one_layout_rule_for_training_infer_and_deploy(photos, tmp_path):
+    """An HWC-ending pipeline is transposed for the model on every side; a second CHW conversion is refused
+    on every side with the op's position."""
+    from deploy.python.errors import DeployConfigError
+    from ppcls.data.transforms import build_transforms
+    from ppcls.engine.infer import preprocess
+    from ppcls.utils.errors import ConfigError
+
+    hwc = [{"DecodeImage": {"to_rgb": True}}, {"ResizeImage": {"size": 32}}, {"NormalizeImage": {**NORM, "order": ""}}]
+    infer_side = preprocess(photos[:2], build_transforms(hwc))  # tools/infer.py's path
+    deploy_side = Preprocessor(hwc).batch([open(p, "rb").read() for p in photos[:2]])
+    assert infer_side.shape == deploy_side.shape == (2, 3, 32, 32)
+    np.testing.assert_allclose(infer_side, deploy_side, rtol=0, atol=1e-6)
+    twice = [*hwc[:2], {"NormalizeImage": {**NORM, "order": "chw"}}, {"ToCHWImage": None}]
+    with pytest.raises(ConfigError, match=r"Infer.transforms.3 \(ToCHWImage\): the image is already CHW"):
+        preprocess(photos[:1], build_transforms(twice))
+    with pytest.raises(DeployConfigError, match=r"PreProcess.transform_ops.3 \(ToCHWImage\): the image is already CHW"):
+        Preprocessor(twice)

@@ -131,7 +131,7 @@ def test_left_out_extensions_are_reported(model_dir, photo, tmp_path, caplog):
     (tmp_path / "a.jpg").write_bytes(open(photo, "rb").read())
     (tmp_path / "imageNotFound.gif").write_bytes(b"GIF89a")
     (tmp_path / ".hidden").write_text("x")
-    with caplog.at_level("WARNING", logger="deploy.python.utils"):
+    with caplog.at_level("WARNING", logger="deploy.python.files"):
         assert list_images(str(tmp_path)) == [str(tmp_path / "a.jpg")]
     assert "left out 1 file(s)" in caplog.text and "imageNotFound.gif" in caplog.text and ".hidden" not in caplog.text
 

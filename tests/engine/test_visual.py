@@ -12,10 +12,10 @@ import paddle
 import pytest
 
 from ppcls.engine.evaluate import evaluate
+from ppcls.engine.runner import build_callbacks
 from ppcls.engine.visual import (
     PlotCallback,
     VisualDLCallback,
-    build_visual_callbacks,
     evaluate_with_plots,
     plot_training_curves,
     resolve_class_names,
@@ -176,14 +176,15 @@ def test_evaluate_with_plots_returns_evaluate_dict(tmp_path):
 def test_plot_callback_uses_the_model_it_is_given(tmp_path):
     cfg = {"Global": {"output_dir": str(tmp_path), "save_plots": True}, "Arch": {"name": "X", "class_num": 3}}
     loader = ListLoader()
-    callbacks = build_visual_callbacks(cfg, str(tmp_path / "X"), loader)
+    callbacks = build_callbacks(cfg, str(tmp_path / "X"), loader, TinyNet())
     assert [type(cb) for cb in callbacks] == [PlotCallback]
-    callbacks[0].model = TinyNet()
     callbacks[0].on_train_end(HISTORY)
     assert is_png(str(tmp_path / "X" / "train_curves.png"))
     rows = read_csv(str(tmp_path / "X" / "per_class_accuracy.csv"))
     assert [r["class_name"] for r in rows] == ["0", "1", "2"] and sum(int(r["samples"]) for r in rows) == 15
-    assert build_visual_callbacks({"Global": {}, "Arch": {"name": "X"}}, str(tmp_path), loader) == []
+    assert build_callbacks({"Global": {}, "Arch": {"name": "X"}}, str(tmp_path), loader, TinyNet()) == []
+    with pytest.raises(ValueError, match="needs the model"):
+        PlotCallback(str(tmp_path), eval_loader=loader)
 
 
 def test_train_and_eval_tools_write_visualdl_and_plots(tmp_path, digits_dir):
@@ -247,8 +248,7 @@ def test_confusion_matrix_leaves_out_substitutes_for_undecodable_images(tmp_path
     assert [int(r["samples"]) for r in rows] == [6, 6, 6]
     assert sum(int(r["correct"]) for r in rows) == round(got["top1"] * n_good)
 
-    cb = PlotCallback(str(tmp_path / "train"), loader, num_classes=3)
-    cb.model = net
+    cb = PlotCallback(str(tmp_path / "train"), eval_loader=loader, model=net, num_classes=3)
     cb.on_train_end(HISTORY)
     rows = read_csv(str(tmp_path / "train" / "per_class_accuracy.csv"))
     assert [int(r["samples"]) for r in rows] == [6, 6, 6]  # 19 before: the substitute was counted

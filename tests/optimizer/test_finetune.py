@@ -11,9 +11,9 @@ import pytest
 
 from ppcls.arch import build_model
 from ppcls.engine.callbacks import HeadOnlyEpochs
+from ppcls.engine.config import load_config
 from ppcls.optimizer import build_lr, build_optimizer
 from ppcls.optimizer.finetune import adapt_for_finetuning
-from ppcls.utils.config import load_config
 from ppcls.utils.errors import ConfigError
 from tests.conftest import REPO
 

@@ -12,6 +12,7 @@ import pytest
 
 import ppcls.arch  # noqa: F401  (registers the models)
 from ppcls.arch import build_model
+from ppcls.engine.model_summary import summarize_model
 from ppcls.registry import MODELS
 from ppcls.utils.flops import (
     MARK_END,
@@ -19,7 +20,6 @@ from ppcls.utils.flops import (
     count_flops,
     count_params,
     replace_between_markers,
-    summarize_model,
 )
 from tests.conftest import REPO, run_tool, tiny_config, write_config
 

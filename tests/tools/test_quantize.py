@@ -9,7 +9,8 @@ import re
 import pytest
 import yaml
 
-from ppcls.utils.errors import ArgumentError, ConfigError, DataError, PathError
+from deploy.python.errors import DeployConfigError, DeployFileError, ImageInputError, MissingPackageError
+from ppcls.utils.errors import ConfigError, DataError
 from tests.conftest import run_tool, tiny_config, write_config, write_digits_subset
 
 
@@ -79,19 +80,19 @@ def test_bad_input_is_refused_before_writing(trained, tmp_path):
     lst = tmp_path / "calib.txt"
     lst.write_text("".join(f"images/0/nope_{i}.png 0\n" for i in range(8)))
     cases = [
-        (dict(calib_num=0), ArgumentError, "--calib_num: expected a positive integer"),
-        (dict(calib_dir=str(empty), calib_list=str(lst)), ArgumentError, "give one calibration source, not both"),
-        (dict(calib_method="kl"), ArgumentError, "--calib_method: expected one of minmax, entropy, percentile"),
-        (dict(calib_dir=str(empty)), PathError, r"--calib_dir: no images \(.jpg"),
-        (dict(calib_dir=str(tmp_path / "nowhere")), PathError, "--calib_dir: no such folder"),
-        (dict(calib_list=str(tmp_path / "none.txt")), PathError, "--calib_list: no such file"),
-        (dict(calib_list=str(lst)), PathError, r"names 8 image\(s\) that do not exist .*nope_0.png \(line 1\).* and 3 more"),
+        (dict(calib_num=0), DeployConfigError, "--calib_num: expected a positive integer"),
+        (dict(calib_dir=str(empty), calib_list=str(lst)), DeployConfigError, "give one calibration source, not both"),
+        (dict(calib_method="kl"), DeployConfigError, "--calib_method: expected one of minmax, entropy, percentile"),
+        (dict(calib_dir=str(empty)), DeployFileError, r"--calib_dir: no images \(.jpg"),
+        (dict(calib_dir=str(tmp_path / "nowhere")), DeployFileError, "--calib_dir: no such folder"),
+        (dict(calib_list=str(tmp_path / "none.txt")), DeployFileError, "--calib_list: no such file"),
+        (dict(calib_list=str(lst)), DeployFileError, r"names 8 image\(s\) that do not exist .*nope_0.png \(line 1\).* and 3 more"),
     ]
     for kw, kind, pattern in cases:
         with pytest.raises(kind, match=pattern):
             quantize_config(_cfg(trained, target), _args(**kw))
     lst.write_text("")
-    with pytest.raises(PathError, match="lists no images"):
+    with pytest.raises(DeployFileError, match="lists no images"):
         quantize_config(_cfg(trained, target), _args(calib_list=str(lst)))
     cfg = _cfg(trained, target)
     del cfg["DataLoader"]["Train"]["dataset"]["image_root"]
@@ -120,9 +121,9 @@ def test_failures_after_export_keep_the_previous_folder(trained, tmp_path, monke
     bad.mkdir()
     for i in range(3):
         (bad / f"{i}.png").write_bytes(b"not a png")
-    with pytest.raises(ArgumentError, match="--keep_fp32: NoSuchOp is neither an op type nor a node name"):
+    with pytest.raises(DeployConfigError, match="--keep_fp32: NoSuchOp is neither an op type nor a node name"):
         quantize_config(_cfg(trained, target), _args(keep_fp32="NoSuchOp", calib_num=4))
-    with pytest.raises(DataError, match="none of the 3 image"):
+    with pytest.raises(ImageInputError, match="none of the 3 image"):
         quantize_config(_cfg(trained, target), _args(calib_dir=str(bad)))
 
     def crash(*a, **k):
@@ -133,10 +134,8 @@ def test_failures_after_export_keep_the_previous_folder(trained, tmp_path, monke
     assert sorted(os.listdir(tmp_path)) == ["bad", "out"]  # no staging folder left
     for name in os.listdir(target):
         assert open(os.path.join(target, name)).read() == f"the earlier {name}"
-    from ppcls.utils.errors import DependencyError
-
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(DependencyError, match="pip install onnxruntime"):
+    with pytest.raises(MissingPackageError, match="pip install onnxruntime"):
         quantize_config(_cfg(trained, target), _args())
 
 

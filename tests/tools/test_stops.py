@@ -224,7 +224,7 @@ def test_loader_failing_while_stopping_is_a_clean_stop(tmp_path, digits_dir):
     folder = str(tmp_path / "o" / "PPLCNet_x0_25")
     stop = StopRequest()
     trainer = build_training(cfg, folder, stop=stop)
-    real = trainer.loader
+    real = trainer.data.loader
 
     class DyingLoader:
         batch_sampler = real.batch_sampler
@@ -239,7 +239,7 @@ def test_loader_failing_while_stopping_is_a_clean_stop(tmp_path, digits_dir):
                     raise SystemError("(Fatal) DataLoader process (pid 1) exited is killed by signal: Terminated.")
                 yield batch
 
-    trainer.loader = DyingLoader()
+    trainer.data.loader = DyingLoader()
     with pytest.raises(StoppedBySignal, match="received SIGTERM at epoch 1, iteration 2: .*latest holds the last step"):
         trainer.fit()
     assert load_checkpoint(os.path.join(folder, "latest")).states["epoch"] == 0
@@ -249,8 +249,8 @@ def test_loader_failing_while_stopping_is_a_clean_stop(tmp_path, digits_dir):
             raise SystemError("worker died")
             yield
 
-    trainer.stop = StopRequest()  # without a stop, a loader failure is an error as before
-    trainer.loader = BrokenLoader()
+    trainer.hooks.stop = StopRequest()  # without a stop, a loader failure is an error as before
+    trainer.data.loader = BrokenLoader()
     with pytest.raises(SystemError, match="worker died"):
         trainer.fit()
 

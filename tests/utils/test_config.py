@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from ppcls.utils.config import ConfigError, apply_override, load_config, parse_override
+from ppcls.engine.config import load_config
+from ppcls.utils.config import ConfigError, apply_override, parse_override
 from ppcls.utils.numbers import parse_number
 from tests.conftest import REPO, run_tool, tiny_config, write_config
 

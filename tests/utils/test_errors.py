@@ -88,3 +88,26 @@ def test_bound_text_cuts_characters_and_lines():
     assert len(text) < 200 and "9,900 more characters not shown" in text
     text = bound_text("line\n" * 1000, max_lines=5)
     assert text.count("\n") == 4 and "more characters not shown" in text
+
+
+def test_a_deploy_error_in_a_tool_is_reported_like_a_ppcls_user_error(tmp_path):
+    """One base (deploy/python/errors.py): the same one line and exit status 2, with no translation."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("from deploy.python.errors import DeployFileError\n"
+            "from ppcls.utils.cli import run_tool\n"
+            "from ppcls.utils.errors import MissingFileError\n"
+            "def main(argv):\n"
+            "    raise {}('--calib_dir: no such folder: /nowhere')\n"
+            "run_tool(main, [])\n")
+    seen = []
+    for kind in ("MissingFileError", "DeployFileError"):
+        proc = subprocess.run([sys.executable, "-c", code.format(kind)], capture_output=True, text=True,
+                              cwd=REPO, timeout=300)
+        text = proc.stdout + proc.stderr
+        assert "Traceback" not in text, text[-2000:]
+        seen.append((proc.returncode, [line.split(" ERROR: ", 1)[1] for line in text.splitlines() if " ERROR: " in line]))
+    assert seen[0] == seen[1] == (2, ["--calib_dir: no such folder: /nowhere"])

@@ -25,8 +25,12 @@ import paddle.nn as nn
 
 from ppcls.registry import MODELS
 
+from ..family import ModelFamily
+from ..interface import ClassificationNet
 from ..layers import ConvBNAct, make_divisible
 from ..weights.published import paddleclas
+
+FAMILY = ModelFamily("MobileNeXt")
 
 # rows of (t = reduction ratio, c = output channels at width 1.0, n = blocks, s = first stride)
 ARCH: tuple[tuple[int, int, int, int], ...] = (
@@ -91,7 +95,7 @@ def _hidden_channels(in_channels: int, out_channels: int, reduction: int) -> int
     return hidden
 
 
-class MobileNeXt(nn.Layer):
+class MobileNeXt(ClassificationNet):
     head_names = ("fc",)
 
     def __init__(
@@ -138,34 +142,31 @@ class MobileNeXt(nn.Layer):
     def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.fc(self.dropout(self.flatten(self.avg_pool(x))))
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.forward_head(self.forward_features(x))
-
 
 def _create_mobilenext(scale: float, **kwargs) -> MobileNeXt:
     return MobileNeXt(scale=scale, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(**FAMILY.entry(params=1_936_344))
 def MobileNeXt_x0_35(**kwargs) -> MobileNeXt:
     return _create_mobilenext(0.35, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(**FAMILY.entry(params=2_181_600))
 def MobileNeXt_x0_5(**kwargs) -> MobileNeXt:
     return _create_mobilenext(0.5, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(**FAMILY.entry(params=2_807_424))
 def MobileNeXt_x0_75(**kwargs) -> MobileNeXt:
     return _create_mobilenext(0.75, **kwargs)
 
 
-@MODELS.register(weights=paddleclas("MobileNeXt_x1_0"))
+@MODELS.register(**FAMILY.entry(params=3_588_440, weights=paddleclas("MobileNeXt_x1_0")))
 def MobileNeXt_x1_0(**kwargs) -> MobileNeXt:
     return _create_mobilenext(1.0, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(**FAMILY.entry(params=6_200_424))
 def MobileNeXt_x1_4(**kwargs) -> MobileNeXt:
     return _create_mobilenext(1.4, **kwargs)

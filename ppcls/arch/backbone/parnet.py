@@ -30,7 +30,11 @@ import paddle.nn.functional as F
 from ppcls.registry import MODELS
 from ppcls.utils.errors import ConfigError, summarize
 
+from ..family import ModelFamily
+from ..interface import ClassificationNet
 from ..layers import ConvBNAct, channel_shuffle, fuse_conv_bn, get_act, interleave
+
+FAMILY = ModelFamily("ParNet")
 
 # variant -> (widths of the three streams, width of the last block, dropout before fc)
 ARCH: MappingProxyType[str, tuple[tuple[int, int, int], int, float]] = MappingProxyType(
@@ -296,7 +300,7 @@ class FusionBlock(nn.Layer):
         del self.bn_fused
 
 
-class ParNet(nn.Layer):
+class ParNet(ClassificationNet):
     """Three parallel streams, fused from the finest to the coarsest, then one final block.
 
     ``downsamples[i]`` feeds stream ``i`` (the first is the two-block stem, at 1/4 of the
@@ -364,9 +368,6 @@ class ParNet(nn.Layer):
     def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.fc(self.dropout(self.flatten(self.avg_pool(x))))
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.forward_head(self.forward_features(x))
-
 
 def _create_parnet(variant: str, **kwargs) -> ParNet:
     fixed = sorted({"planes", "last_planes"} & set(kwargs))
@@ -380,21 +381,21 @@ def _create_parnet(variant: str, **kwargs) -> ParNet:
     return ParNet(planes=planes, last_planes=last_planes, **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(**FAMILY.entry(params=20_964_616))
 def ParNet_S(**kwargs) -> ParNet:
     return _create_parnet("S", **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(**FAMILY.entry(params=38_999_592))
 def ParNet_M(**kwargs) -> ParNet:
     return _create_parnet("M", **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(**FAMILY.entry(params=60_237_864))
 def ParNet_L(**kwargs) -> ParNet:
     return _create_parnet("L", **kwargs)
 
 
-@MODELS.register()
+@MODELS.register(**FAMILY.entry(params=93_248_424))
 def ParNet_XL(**kwargs) -> ParNet:
     return _create_parnet("XL", **kwargs)

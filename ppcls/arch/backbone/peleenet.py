@@ -17,8 +17,12 @@ import paddle.nn as nn
 from ppcls.registry import MODELS
 from ppcls.utils.errors import ConfigError, summarize
 
+from ..family import ModelFamily
+from ..interface import ClassificationNet
 from ..layers import ConvBNAct
 from ..weights.published import paddleclas
+
+FAMILY = ModelFamily("PeleeNet")
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +112,7 @@ class DenseStage(nn.Layer):
         return self.pool(self.transition(self.layers(x)))
 
 
-class PeleeNet(nn.Layer):
+class PeleeNet(ClassificationNet):
     head_names = ("fc",)
 
     def __init__(
@@ -142,14 +146,11 @@ class PeleeNet(nn.Layer):
     def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.fc(self.dropout(self.flatten(self.avg_pool(x))))
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.forward_head(self.forward_features(x))
-
 
 def _create_peleenet(**kwargs) -> PeleeNet:
     return PeleeNet(**kwargs)
 
 
-@MODELS.register("PeleeNet", weights=paddleclas("PeleeNet"))
+@MODELS.register("PeleeNet", **FAMILY.entry(params=2_811_976, weights=paddleclas("PeleeNet")))
 def peleenet(**kwargs) -> PeleeNet:
     return _create_peleenet(**kwargs)

@@ -15,8 +15,12 @@ import paddle.nn as nn
 from ppcls.registry import MODELS
 from ppcls.utils.errors import ConfigError, summarize
 
+from ..family import ModelFamily
+from ..interface import ClassificationNet
 from ..layers import ConvBNAct, SqueezeExcite, get_act, make_divisible
 from ..weights.published import paddleclas
+
+FAMILY = ModelFamily("PPLCNet")
 
 # stage name -> rows of (kernel, in_channels, out_channels, stride, use_se) at width 1.0
 ARCH: tuple[tuple[str, tuple[tuple[int, int, int, int, bool], ...]], ...] = (
@@ -54,7 +58,7 @@ class DepthwiseSeparable(nn.Layer):
         return self.pw_conv(self.se(self.dw_conv(x)))
 
 
-class PPLCNet(nn.Layer):
+class PPLCNet(ClassificationNet):
     """PP-LCNet at width ``scale``; ``dropout_mode`` picks where dropout's scaling happens."""
 
     head_names = ("last_conv", "fc")
@@ -104,55 +108,52 @@ class PPLCNet(nn.Layer):
         x = self.head_act(self.last_conv(self.avg_pool(x)))
         return self.fc(self.dropout(self.flatten(x)))
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.forward_head(self.forward_features(x))
-
 
 def _create_pplcnet(scale: float, **kwargs) -> PPLCNet:
     return PPLCNet(scale=scale, **kwargs)
 
 
-@MODELS.register("PPLCNet")
+@MODELS.register("PPLCNet", **FAMILY.entry(params=2_963_464, generic=True))
 def pplcnet(**kwargs) -> PPLCNet:
     """PaddleClas's generic entry: the width comes from ``Arch.scale``."""
     return PPLCNet(**kwargs)
 
 
-@MODELS.register(weights=paddleclas("PPLCNet_x0_25", "legendary_models"))
+@MODELS.register(**FAMILY.entry(params=1_523_936, weights=paddleclas("PPLCNet_x0_25", "legendary_models")))
 def PPLCNet_x0_25(**kwargs) -> PPLCNet:
     return _create_pplcnet(0.25, **kwargs)
 
 
-@MODELS.register(weights=paddleclas("PPLCNet_x0_35", "legendary_models"))
+@MODELS.register(**FAMILY.entry(params=1_646_930, weights=paddleclas("PPLCNet_x0_35", "legendary_models")))
 def PPLCNet_x0_35(**kwargs) -> PPLCNet:
     return _create_pplcnet(0.35, **kwargs)
 
 
-@MODELS.register(weights=paddleclas("PPLCNet_x0_5", "legendary_models", ssld=True))
+@MODELS.register(**FAMILY.entry(params=1_885_048, weights=paddleclas("PPLCNet_x0_5", "legendary_models", ssld=True)))
 def PPLCNet_x0_5(**kwargs) -> PPLCNet:
     return _create_pplcnet(0.5, **kwargs)
 
 
-@MODELS.register(weights=paddleclas("PPLCNet_x0_75", "legendary_models"))
+@MODELS.register(**FAMILY.entry(params=2_365_232, weights=paddleclas("PPLCNet_x0_75", "legendary_models")))
 def PPLCNet_x0_75(**kwargs) -> PPLCNet:
     return _create_pplcnet(0.75, **kwargs)
 
 
-@MODELS.register(weights=paddleclas("PPLCNet_x1_0", "legendary_models", ssld=True))
+@MODELS.register(**FAMILY.entry(params=2_963_464, weights=paddleclas("PPLCNet_x1_0", "legendary_models", ssld=True)))
 def PPLCNet_x1_0(**kwargs) -> PPLCNet:
     return _create_pplcnet(1.0, **kwargs)
 
 
-@MODELS.register(weights=paddleclas("PPLCNet_x1_5", "legendary_models"))
+@MODELS.register(**FAMILY.entry(params=4_516_248, weights=paddleclas("PPLCNet_x1_5", "legendary_models")))
 def PPLCNet_x1_5(**kwargs) -> PPLCNet:
     return _create_pplcnet(1.5, **kwargs)
 
 
-@MODELS.register(weights=paddleclas("PPLCNet_x2_0", "legendary_models"))
+@MODELS.register(**FAMILY.entry(params=6_543_400, weights=paddleclas("PPLCNet_x2_0", "legendary_models")))
 def PPLCNet_x2_0(**kwargs) -> PPLCNet:
     return _create_pplcnet(2.0, **kwargs)
 
 
-@MODELS.register(weights=paddleclas("PPLCNet_x2_5", "legendary_models", ssld=True))
+@MODELS.register(**FAMILY.entry(params=9_044_920, weights=paddleclas("PPLCNet_x2_5", "legendary_models", ssld=True)))
 def PPLCNet_x2_5(**kwargs) -> PPLCNet:
     return _create_pplcnet(2.5, **kwargs)

@@ -18,8 +18,12 @@ import paddle.nn as nn
 from ppcls.registry import MODELS
 from ppcls.utils.errors import ConfigError, summarize
 
+from ..family import ModelFamily
+from ..interface import ClassificationNet
 from ..layers import ConvBNAct, channel_shuffle
 from ..weights.published import paddleclas, torchvision
+
+FAMILY = ModelFamily("ShuffleNet")
 
 STAGE_REPEATS: tuple[int, ...] = (4, 8, 4)
 
@@ -73,7 +77,7 @@ class ShuffleDownUnit(nn.Layer):
         return channel_shuffle(paddle.concat([x1, x2], axis=1), 2)
 
 
-class ShuffleNetV2(nn.Layer):
+class ShuffleNetV2(ClassificationNet):
     head_names = ("fc",)
 
     def __init__(self, scale: float = 1.0, class_num: int = 1000, act: str = "relu") -> None:
@@ -107,45 +111,42 @@ class ShuffleNetV2(nn.Layer):
     def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.fc(self.flatten(self.avg_pool(x)))
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.forward_head(self.forward_features(x))
-
 
 def _create_shufflenet_v2(scale: float, **kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(scale=scale, **kwargs)
 
 
-@MODELS.register(weights=paddleclas("ShuffleNetV2_x0_25"))
+@MODELS.register(**FAMILY.entry(params=607_712, weights=paddleclas("ShuffleNetV2_x0_25")))
 def ShuffleNetV2_x0_25(**kwargs) -> ShuffleNetV2:
     return _create_shufflenet_v2(0.25, **kwargs)
 
 
-@MODELS.register(weights=paddleclas("ShuffleNetV2_x0_33"))
+@MODELS.register(**FAMILY.entry(params=652_264, weights=paddleclas("ShuffleNetV2_x0_33")))
 def ShuffleNetV2_x0_33(**kwargs) -> ShuffleNetV2:
     return _create_shufflenet_v2(0.33, **kwargs)
 
 
-@MODELS.register(weights=(*paddleclas("ShuffleNetV2_x0_5"), torchvision("shufflenetv2_x0.5-f707e7126e.pth")))
+@MODELS.register(**FAMILY.entry(params=1_374_744, weights=(*paddleclas("ShuffleNetV2_x0_5"), torchvision("shufflenetv2_x0.5-f707e7126e.pth"))))
 def ShuffleNetV2_x0_5(**kwargs) -> ShuffleNetV2:
     return _create_shufflenet_v2(0.5, **kwargs)
 
 
-@MODELS.register(weights=(*paddleclas("ShuffleNetV2_x1_0"), torchvision("shufflenetv2_x1-5666bf0f80.pth")))
+@MODELS.register(**FAMILY.entry(params=2_294_784, weights=(*paddleclas("ShuffleNetV2_x1_0"), torchvision("shufflenetv2_x1-5666bf0f80.pth"))))
 def ShuffleNetV2_x1_0(**kwargs) -> ShuffleNetV2:
     return _create_shufflenet_v2(1.0, **kwargs)
 
 
-@MODELS.register(weights=(*paddleclas("ShuffleNetV2_x1_5"), torchvision("shufflenetv2_x1_5-3c479a10.pth")))
+@MODELS.register(**FAMILY.entry(params=3_527_064, weights=(*paddleclas("ShuffleNetV2_x1_5"), torchvision("shufflenetv2_x1_5-3c479a10.pth"))))
 def ShuffleNetV2_x1_5(**kwargs) -> ShuffleNetV2:
     return _create_shufflenet_v2(1.5, **kwargs)
 
 
-@MODELS.register(weights=(*paddleclas("ShuffleNetV2_x2_0"), torchvision("shufflenetv2_x2_0-8be3c8ee.pth")))
+@MODELS.register(**FAMILY.entry(params=7_427_712, weights=(*paddleclas("ShuffleNetV2_x2_0"), torchvision("shufflenetv2_x2_0-8be3c8ee.pth"))))
 def ShuffleNetV2_x2_0(**kwargs) -> ShuffleNetV2:
     return _create_shufflenet_v2(2.0, **kwargs)
 
 
-@MODELS.register(weights=paddleclas("ShuffleNetV2_swish"))
+@MODELS.register(**FAMILY.entry(params=2_294_784, weights=paddleclas("ShuffleNetV2_swish")))
 def ShuffleNetV2_swish(**kwargs) -> ShuffleNetV2:
     """ShuffleNetV2 x1.0 with swish activations (PaddleClas's variant)."""
     kwargs.setdefault("act", "swish")

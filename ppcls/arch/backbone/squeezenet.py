@@ -23,8 +23,12 @@ import paddle.nn as nn
 from ppcls.registry import MODELS
 from ppcls.utils.errors import ConfigError, summarize
 
+from ..family import ModelFamily
+from ..interface import ClassificationNet
 from ..layers import ConvBNAct
 from ..weights.published import paddleclas, torchvision
+
+FAMILY = ModelFamily("SqueezeNet")
 
 POOL = "M"
 POOL_KERNEL, POOL_STRIDE = 3, 2
@@ -116,7 +120,7 @@ def _validate_options(stem_padding: int | None, ceil_mode: bool, dropout_mode: s
         )
 
 
-class SqueezeNet(nn.Layer):
+class SqueezeNet(ClassificationNet):
     """SqueezeNet 1.0/1.1; ``stem_padding=None`` keeps the version's table value."""
 
     head_names = ("final_conv",)
@@ -158,7 +162,7 @@ class SqueezeNet(nn.Layer):
         # "downscale_in_infer" (PaddleClas) scales by 1 - p at inference, "upscale_in_train"
         # (torchvision) by 1 / (1 - p) in training: the same weights give different logits
         self.dropout = nn.Dropout(p=dropout_prob, mode=dropout_mode) if dropout_prob > 0 else nn.Identity()
-        self.final_conv = _conv_relu(channels, class_num, 1)
+        self.final_conv = self.new_classifier(class_num)
         self.avg_pool = nn.AdaptiveAvgPool2D(1)
         self.flatten = nn.Flatten(start_axis=1, stop_axis=-1)
 
@@ -174,6 +178,10 @@ class SqueezeNet(nn.Layer):
             if out > 0:
                 return size
             size += 1
+
+    def new_classifier(self, class_num: int) -> ConvBNAct:
+        """The classifier is a 1x1 conv with ReLU, pooled afterwards (as in the paper)."""
+        return _conv_relu(self.num_features, class_num, 1)
 
     def forward_features(self, x: paddle.Tensor) -> paddle.Tensor:
         in_size = x.shape[2:]
@@ -191,19 +199,16 @@ class SqueezeNet(nn.Layer):
         x = self.final_conv(self.dropout(x))
         return self.flatten(self.avg_pool(x))
 
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.forward_head(self.forward_features(x))
-
 
 def _create_squeezenet(version: str, **kwargs) -> SqueezeNet:
     return SqueezeNet(version=version, **kwargs)
 
 
-@MODELS.register(weights=(*paddleclas("SqueezeNet1_0"), torchvision("squeezenet1_0-b66bff10.pth")))
+@MODELS.register(**FAMILY.entry(params=1_248_424, weights=(*paddleclas("SqueezeNet1_0"), torchvision("squeezenet1_0-b66bff10.pth"))))
 def SqueezeNet1_0(**kwargs) -> SqueezeNet:
     return _create_squeezenet("1.0", **kwargs)
 
 
-@MODELS.register(weights=(*paddleclas("SqueezeNet1_1"), torchvision("squeezenet1_1-b8a52dc0.pth")))
+@MODELS.register(**FAMILY.entry(params=1_235_496, weights=(*paddleclas("SqueezeNet1_1"), torchvision("squeezenet1_1-b8a52dc0.pth"))))
 def SqueezeNet1_1(**kwargs) -> SqueezeNet:
     return _create_squeezenet("1.1", **kwargs)

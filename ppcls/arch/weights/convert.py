@@ -13,6 +13,7 @@ from typing import Any
 
 import paddle
 
+from ppcls.arch import build_model, model_class
 from ppcls.utils.io import atomic_write
 
 from .loader import META_KEY, NATIVE, Conversion, WeightsError, convert, identify
@@ -38,8 +39,6 @@ def convert_file(src: str, model_name: str, out: str, fmt: str = "auto", class_n
     The head keeps the file's class count unless ``class_num`` says otherwise; a file whose
     head does not match ``class_num`` is refused (a converted file must be complete).
     """
-    from ppcls.arch import build_model, model_class
-
     source = identify(src, model_name, fmt)
     if source.format == NATIVE and not source.arch_options and source.family is None:
         logger.info("%s is already in this project's format; it is checked and copied", src)

@@ -12,6 +12,7 @@ options their publisher's architecture needs under :data:`META_KEY`.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import zipfile
@@ -20,11 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import paddle
 import paddle.nn as nn
 
 from ppcls.registry import WEIGHT_FORMATS
 from ppcls.utils.errors import MissingFileError, UserError, summarize
 
+from ..entry import model_arguments, model_class
+from ..interface import ClassificationNet
 from .base import DROP, WeightFormat
 
 logger = logging.getLogger(__name__)
@@ -96,8 +100,6 @@ def _torch_load(path: str) -> Any:
             f"{path} is a PyTorch file; reading it needs PyTorch: pip install torch "
             "(only the conversion needs it, training does not)"
         ) from None
-    import argparse
-
     # training checkpoints (timm, the official ParNet/PeleeNet code) pickle their argparse
     # arguments beside the weights; allow exactly that on top of torch's safe loader
     torch.serialization.add_safe_globals([argparse.Namespace])
@@ -108,8 +110,6 @@ def _torch_load(path: str) -> Any:
 
 
 def _paddle_load(path: str) -> Any:
-    import paddle
-
     try:
         return paddle.load(path, return_numpy=True)
     except Exception as e:  # paddle.load raises many types for a damaged or foreign file
@@ -143,8 +143,6 @@ def identify(path: str, model_name: str | None = None, fmt: str = "auto") -> Wei
     """
     source = _identify(path, fmt)
     if model_name is not None and source.format != NATIVE:
-        from ppcls.arch import model_class
-
         cls = model_class(model_name)
         if cls is not None and cls.__name__ == source.family:
             source.arch_options = WEIGHT_FORMATS.get(source.format).rules(source.family).options_for(model_name)
@@ -185,8 +183,8 @@ def _linear_weight_keys(model: nn.Layer) -> set[str]:
 
 
 def _classifier_prefix(model: nn.Layer) -> str | None:
-    heads = getattr(model, "head_names", None)
-    return f"{heads[-1]}." if heads else None
+    """Key prefix of the classifier, whose tensors may differ in class count (re-initialised then)."""
+    return f"{model.classifier_name}." if isinstance(model, ClassificationNet) and model.head_names else None
 
 
 def _shown(keys: Sequence[str]) -> str:
@@ -299,8 +297,6 @@ def convert(source: WeightsSource, model: nn.Layer) -> Conversion:
 
 def check_options(source: WeightsSource, model_name: str, built: Mapping[str, Any]) -> None:
     """Stop when ``built`` (the model's arguments) lacks an option the source needs."""
-    from ppcls.arch import model_arguments
-
     params = model_arguments(model_name) or {}
     for key, need in source.arch_options.items():
         have = built.get(key, params[key].default if key in params else None)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ppcls.arch import model_class
-from ppcls.arch.pretrained import published_weights
 from ppcls.registry import WEIGHT_FORMATS
 
+from ..entry import model_class
+from ..pretrained import published_weights
 from .published import pick
 
 # formats of other code bases, beyond PaddleClas's and torchvision's files in the registry

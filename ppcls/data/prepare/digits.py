@@ -12,7 +12,7 @@ from .class_set import write_class_set
 
 
 def _load_digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # optional: only this data set needs scikit-learn
 
     digits = load_digits()
     images = np.clip(digits.images * (255.0 / 16.0), 0, 255).round().astype(np.uint8)

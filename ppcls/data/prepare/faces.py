@@ -15,7 +15,7 @@ CLASSES = ("face", "not_face")
 
 
 def _load_faces() -> tuple[np.ndarray, np.ndarray]:
-    from skimage.data import lfw_subset
+    from skimage.data import lfw_subset  # optional: only this data set needs scikit-image
 
     images = np.clip(np.asarray(lfw_subset(), dtype=np.float64) * 255.0, 0, 255).round().astype(np.uint8)
     return images, np.repeat(np.arange(len(CLASSES)), len(images) // len(CLASSES))

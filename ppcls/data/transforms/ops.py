@@ -15,30 +15,20 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from deploy.python.preprocess import (
+    CV2_INTERPOLATION,
+    center_crop,
+    pil_interpolation,
+    resize_plan,
+    resize_target,
+)
 from ppcls.registry import TRANSFORMS
 from ppcls.utils.errors import ConfigError, DataError, summarize
 from ppcls.utils.numbers import parse_number
 
-_CV2_INTERP = {
-    "nearest": cv2.INTER_NEAREST,
-    "bilinear": cv2.INTER_LINEAR,
-    "linear": cv2.INTER_LINEAR,
-    "bicubic": cv2.INTER_CUBIC,
-    "cubic": cv2.INTER_CUBIC,
-    "area": cv2.INTER_AREA,
-    "lanczos": cv2.INTER_LANCZOS4,
-}
-_PIL_INTERP = {
-    "nearest": Image.NEAREST,
-    "bilinear": Image.BILINEAR,
-    "linear": Image.BILINEAR,
-    "bicubic": Image.BICUBIC,
-    "cubic": Image.BICUBIC,
-    "area": Image.BOX,
-    "box": Image.BOX,
-    "lanczos": Image.LANCZOS,
-    "hamming": Image.HAMMING,
-}
+# one copy of the interpolation tables for training and deploy (deploy/ runs alone, so they live there)
+_CV2_INTERP = CV2_INTERPOLATION
+_PIL_INTERP = pil_interpolation()
 
 
 class DecodeError(DataError):
@@ -88,15 +78,20 @@ def _to_three_channels(img: np.ndarray) -> np.ndarray:
 
 @TRANSFORMS.register()
 class DecodeImage:
-    """Bytes → HWC uint8 image; grayscale, RGBA, CMYK and 16-bit inputs become 3-channel 8-bit."""
+    """Bytes → HWC uint8 image; grayscale, RGBA, CMYK and 16-bit inputs become 3-channel 8-bit.
+
+    ``to_np`` is accepted with either value and has no effect, as in PaddleClas (its recipes write
+    ``to_np: False``; its DecodeImage keeps the value and never reads it: the result is a numpy array).
+    """
 
     def __init__(
         self,
         to_rgb: bool = True,
-        to_np: bool = False,
+        to_np: bool = True,
         channel_first: bool = False,
         backend: str = "cv2",
     ) -> None:
+        del to_np  # PaddleClas's DecodeImage stores it and never reads it: the image is an array either way
         self.to_rgb = to_rgb
         self.channel_first = channel_first
         self.backend = _check_choice("DecodeImage.backend", str(backend).lower(), ("cv2", "pil"))
@@ -137,28 +132,12 @@ class ResizeImage:
         backend: str = "cv2",
         return_numpy: bool = True,
     ) -> None:
-        if (size is None) == (resize_short is None):
-            raise ConfigError("ResizeImage: give exactly one of size or resize_short")
-        if size is not None:
-            w, h = (size, size) if isinstance(size, int) else tuple(size)
-            if w <= 0 or h <= 0:
-                raise ConfigError(f"ResizeImage.size: expected positive sizes, got {summarize(size)}")
-            self.size: tuple[int, int] | None = (int(w), int(h))
-        else:
-            if resize_short <= 0:
-                raise ConfigError(f"ResizeImage.resize_short: expected > 0, got {resize_short}")
-            self.size = None
-        self.resize_short = resize_short
+        self.size, self.resize_short = resize_plan(size, resize_short, return_numpy, "", ConfigError)
         self.interpolation = _interp_name(interpolation)
         self.backend = _check_choice("ResizeImage.backend", str(backend).lower(), ("cv2", "pil"))
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
-        if self.size is not None:
-            size = self.size
-        else:
-            h, w = img.shape[:2]
-            scale = self.resize_short / min(h, w)
-            size = (int(round(w * scale)), int(round(h * scale)))
+        size = resize_target(*img.shape[:2], self.size, self.resize_short)
         return resize(img, size, self.interpolation, self.backend)
 
 
@@ -170,12 +149,7 @@ class CropImage:
         self.w, self.h = (size, size) if isinstance(size, int) else tuple(size)
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
-        h, w = img.shape[:2]
-        if w < self.w or h < self.h:
-            raise DataError(f"CropImage: image {w}x{h} is smaller than the crop {self.w}x{self.h}")
-        x0 = (w - self.w) // 2
-        y0 = (h - self.h) // 2
-        return img[y0 : y0 + self.h, x0 : x0 + self.w]
+        return center_crop(img, self.w, self.h, DataError)
 
 
 @TRANSFORMS.register()
@@ -248,6 +222,10 @@ class NormalizeImage:
         output_fp16: bool = False,
         channel_num: int = 3,
     ) -> None:
+        if channel_num != 3:
+            raise ConfigError(
+                f"NormalizeImage.channel_num: only 3 is supported (PaddleClas's 4 adds a zero channel for NHWC "
+                f"float16 kernels; the models here take 3 channels), got {summarize(channel_num)}")
         scale_v = parse_number(scale, "NormalizeImage.scale") if scale is not None else 1.0 / 255.0
         mean_v = np.asarray(mean if mean is not None else [0.485, 0.456, 0.406], dtype=np.float32)
         std_v = np.asarray(std if std is not None else [0.229, 0.224, 0.225], dtype=np.float32)
@@ -259,7 +237,6 @@ class NormalizeImage:
         self.mul = (scale_v / std_v).astype(np.float32)
         self.sub = (mean_v / std_v).astype(np.float32)
         self.dtype = np.float16 if output_fp16 else np.float32
-        self.channel_num = channel_num
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         if self.order == "chw":
