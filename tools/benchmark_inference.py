@@ -59,8 +59,7 @@ def markers(section: str) -> tuple[str, str]:
 
 
 MARK_START, MARK_END = markers(DEFAULT_SECTION)
-# the four ImageNet photos beside a checkout (../shared), when present
-DEMO_IMAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "imagenet_demo")
+SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")  # the default photos (scikit-image ships them)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -84,8 +83,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--image_size", type=int, default=224)
     p.add_argument("--class_num", type=int, default=1000)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--images", default=None, help=f"folder of photos (default: {DEMO_IMAGES} if present, "
-                                                    "else scikit-image's photos)")
+    p.add_argument("--images", default=None, help="folder of photos (default: scikit-image's "
+                                                    f"{', '.join(SKIMAGE_PHOTOS)}; the tables in docs/benchmarks.md "
+                                                    "name the folder they used)")
     p.add_argument("--output", default=os.path.join("docs", "benchmarks.md"))
     p.add_argument("--no_write", action="store_true", help="print the table only")
     p.add_argument("--note", default="", help="a line printed under the table (e.g. machine load)")
@@ -110,8 +110,7 @@ def timings(fn: Callable[[], Any], repeats: int, warmup: int, budget: float = fl
 
 
 def photo_bytes(folder: str | None, workdir: str) -> list[bytes]:
-    """JPEG bytes of real photos: ``folder``, the shared demo folder, or scikit-image's photos."""
-    folder = folder or (DEMO_IMAGES if os.path.isdir(DEMO_IMAGES) else None)
+    """JPEG bytes of real photos: those in ``folder``, else scikit-image's :data:`SKIMAGE_PHOTOS`."""
     if folder:
         from deploy.python.utils import list_images
 
@@ -121,7 +120,7 @@ def photo_bytes(folder: str | None, workdir: str) -> list[bytes]:
         from skimage import data
 
         paths = []
-        for name in ("astronaut", "chelsea", "coffee", "rocket"):
+        for name in SKIMAGE_PHOTOS:
             path = os.path.join(workdir, f"{name}.jpg")
             cv2.imwrite(path, getattr(data, name)()[:, :, ::-1])
             paths.append(path)
@@ -406,6 +405,11 @@ def _fmt_count(v: float | None, scale: float) -> str:
     return "-" if v is None else f"{v / scale:.3g}"
 
 
+def photos_label(folder: str | None) -> str:
+    """How the table names its photos: the folder given, or scikit-image's."""
+    return f"`--images {folder}`" if folder else "scikit-image's " + ", ".join(SKIMAGE_PHOTOS)
+
+
 def render(rows: list[dict], args: argparse.Namespace, started: str) -> str:
     show_flops = any(r.get("flops") is not None for r in rows)
     lines = [
@@ -414,7 +418,7 @@ def render(rows: list[dict], args: argparse.Namespace, started: str) -> str:
         f"Written by `tools/benchmark_inference.py` on {started}. Machine: {os.cpu_count()} CPU cores "
         f"({cpu_name()}), Python {platform.python_version()}; "
         f"{args.threads} threads, input {args.image_size}x{args.image_size}, class_num {args.class_num}, random "
-        f"weights with BatchNorm statistics taken from the photos; median of {args.repeats} calls (or {args.budget:g} s of calls, at least 3) after {args.warmup} "
+        f"weights with BatchNorm statistics taken from the photos ({photos_label(args.images)}); median of {args.repeats} calls (or {args.budget:g} s of calls, at least 3) after {args.warmup} "
         "warm-up calls. Latency is one whole "
         "predictor call per batch: JPEG decode, resize, crop, normalise, inference and top-k. Other processes "
         "may have been running on the machine, so treat small differences as noise.",

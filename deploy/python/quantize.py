@@ -29,15 +29,10 @@ What it does:
   adding ``Global.int8_model`` and a ``Quantization`` section with the settings used.
 
 The defaults - ``quant_pre_process`` first, int8 weights per channel, uint8 asymmetric activations,
-MinMax, nothing kept in float - were chosen on the digits quick start (PPLCNet_x0_25, 32x32, 20
-epochs, 256 calibration images, 359 eval images; one image is 0.28 points): the pre-processing
-(which fuses the exported Conv+Add and MatMul+Add into Conv and Gemm) took the top-1 change from
--1.11 to 0.00 points and the top-1 agreement from 95.0% to 98.1%; int8 symmetric activations lost
-2.8 points (the activations after ReLU/HardSwish are mostly positive, half the int8 range goes
-unused); per-tensor weights and Percentile were within the noise (+0.84, 0.00 points) with a lower
-agreement (97.2%, 97.5%); keeping the head (``Gemm``) in float changed nothing. ``entropy`` gives
-the same model as MinMax with onnxruntime 1.32: ``quantize_static`` gives its entropy calibrator
-as many histogram bins as quantized bins (128), so the best threshold is the whole range.
+MinMax, nothing kept in float - were chosen by measured accuracy on the trained digits quick start
+(deploy/README.md, "INT8 and OpenVINO", has the figures and the alternatives tried). ``entropy``
+gives the same model as MinMax with onnxruntime 1.32: ``quantize_static`` gives its entropy
+calibrator as many histogram bins as quantized bins (128), so the best threshold is the whole range.
 onnxruntime's calibrators hold every activation of every calibration batch in memory until the
 end: keep ``calib_num`` modest for large inputs.
 """

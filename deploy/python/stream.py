@@ -11,9 +11,9 @@ batches use a ring of preprocessors so a buffer is never rewritten while the bac
 With ``Global.workers: N`` (N > 1) N threads each take the next batch, read, preprocess and run
 it on a predictor clone of their own (same weights: ONNX Runtime shares the session, Paddle
 Inference clones the predictor), ``cpu_num_threads`` threads per run. A batch-1 forward scales
-poorly across threads (ONNX Runtime, 2 threads: 1.3-1.8x one thread here), so on 2 cores two
-workers of one thread each, every image on one core from decode to top-k, take 0.49-0.94x the
-time per image of one prefetched run on two threads (all 28 models, docs/benchmarks.md).
+poorly across threads, so on 2 cores two workers of one thread each, every image on one core
+from decode to top-k, take less time per image than one prefetched run on two threads, for all 28
+models (docs/benchmarks.md has the figures).
 Prefetch has nothing to add there and is not used.
 
 Results come back in file order whatever the mode. Files that cannot be read, decoded or cropped

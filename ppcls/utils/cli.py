@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 
 # Before Paddle loads its OpenMP runtime: a thread that ends a parallel region spins KMP_BLOCKTIME ms
 # (200 by default) before sleeping. Training's backward leaves a second team spinning that way, and
-# every evaluation after the first epoch ran 1.6x slower beside it (docs/benchmarks.md, "Threads");
+# every evaluation after the first epoch ran slower beside it (docs/benchmarks.md, "Threads", has the figures);
 # 1 ms keeps the training speed and removes that. A value the user set is kept.
 os.environ.setdefault("KMP_BLOCKTIME", "1")
 

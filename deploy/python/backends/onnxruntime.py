@@ -21,8 +21,8 @@ def build_onnx_session_options(g: Mapping[str, Any]) -> Any:
 
     ``Global.ort_allow_spinning`` (default True) lets the worker threads busy-wait between
     operators, the fastest on an idle machine; on a host shared with other busy processes
-    spinning competes with them (median latency 2-3x worse under load here), so it can be turned
-    off (docs/benchmarks.md).
+    spinning competes with them and the median latency gets worse, so it can be turned off
+    (docs/benchmarks.md has the figures).
     """
     import onnxruntime as ort
 

@@ -10,12 +10,12 @@ same compiled model, usable from another thread at the same time):
 * ``INFERENCE_PRECISION_HINT = f32``: on CPUs with bf16 units OpenVINO would otherwise run
   the float parts in bfloat16 (scores off by 1e-2); an int8 model's quantized operators still run
   in int8;
-* the model is compiled with a static batch of ``Global.batch_size`` (measured on 2 cores,
-  PPLCNet_x1_0 224x224, batch 1, 2 threads: 5-10 % faster than a free batch dimension); any other
+* the model is compiled with a static batch of ``Global.batch_size`` (faster than a free batch
+  dimension); any other
   batch size (the HTTP service sends 1..max_batch, a folder's last batch is smaller) runs on a
   second compilation with a free batch dimension, shared too: made at once when ``batch_size`` > 1,
   else on the first batch of another size (only the HTTP service's ``--max_batch`` sends those;
-  that one request waits for the compilation, 0.1-0.4 s for the small models here).
+  that one request waits for the compilation).
 
 The ONNX file goes through :func:`deploy.python.onnx_graph.fuse_hardswish` first (in memory): the
 exported ``HardSigmoid`` + ``Mul`` become one ``HardSwish``, which OpenVINO fuses into the
