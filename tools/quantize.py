@@ -3,7 +3,7 @@
 python tools/quantize.py -c CONFIG -o Global.pretrained_model=PATH -o Global.save_inference_dir=DIR
     [--calib_list FILE | --calib_dir DIR] [--calib_num 256] [--eval]
     [--per_channel | --no-per_channel] [--symmetric_activations]
-    [--calib_method minmax|entropy|percentile] [--keep_fp32 OP_TYPES_OR_NODE_NAMES] [--no-pre_process]
+    [--calib_method percentile|minmax|entropy] [--keep_fp32 OP_TYPES_OR_NODE_NAMES] [--no-pre_process]
 
 Exports as -o Global.export_type=onnx does (inference.onnx, the Paddle files, inference.yml), then
 writes DIR/inference_int8.onnx calibrated on at most --calib_num images (default 256, spread evenly

@@ -71,7 +71,7 @@ def test_int8_model_written_and_recorded(quantized, exported, photos):
     assert {k: v for k, v in info["Global"].items() if k != "int8_model"} == before["Global"]
     quant = info["Quantization"]
     assert quant["per_channel"] is True and quant["symmetric_activations"] is False
-    assert quant["calib_method"] == "minmax" and quant["calibration_images"] == len(photos)
+    assert quant["calib_method"] == "percentile" and quant["calibration_images"] == len(photos)
     assert quant["calibration_source"] == "photos" and quant["excluded_nodes"] == []
     import onnxruntime
 
@@ -234,3 +234,8 @@ def test_cli_alone(quantized, photos, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("error: --calib_dir: no such folder"), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_calibration_batches_are_equal_for_the_histogram_calibrators():
+    """Percentile and Entropy stack every batch's activations: a shorter last batch would fail inside onnxruntime."""
+    assert [q.calibration_batch(n) for n in (1, 7, 16, 60, 64, 157, 256)] == [1, 7, 16, 15, 16, 1, 16]

@@ -49,7 +49,7 @@ def test_quantize_with_eval_keeps_top1(trained):
     info = yaml.safe_load(open(os.path.join(target, "inference.yml")))
     assert info["Global"]["int8_model"] == "inference_int8.onnx" and info["PreProcess"]["transform_ops"]
     q = info["Quantization"]
-    assert q["calibration_images"] == 60 and q["calib_method"] == "minmax" and q["per_channel"] is True
+    assert q["calibration_images"] == 60 and q["calib_method"] == "percentile" and q["per_channel"] is True
     assert q["calibration_source"].startswith("DataLoader.Train list ")
 
 
