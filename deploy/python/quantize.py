@@ -7,7 +7,7 @@ from a training config; with only an exported folder::
     python deploy/python/quantize.py --model_dir DIR (--calib_dir IMAGES | --calib_list FILE)
         [--calib_num 256] [--per_channel | --no-per_channel] [--symmetric_activations]
         [--calib_method percentile|minmax|entropy] [--keep_fp32 Gemm,Conv,NODE_NAME]
-        [--pre_process | --no-pre_process] [--eval_list LABELLED_LIST]
+        [--pre_process | --no-pre_process] [--eval_list LABELLED_LIST [--eval_backend onnxruntime|openvino]]
 
 What it does:
 
@@ -495,10 +495,45 @@ class Comparison:
         return 100.0 * (self.top1_int8 - self.top1_fp32)
 
 
-def compare(fp32_path: str, int8_path: str, arrays: np.ndarray, labels: Sequence[int], threads: int = 2) -> Comparison:
-    """Run both models on ``arrays`` and compare their top-1 against ``labels``."""
-    a = predict(make_session(fp32_path, threads), arrays)
-    b = predict(make_session(int8_path, threads), arrays)
+EVAL_BACKENDS = ("onnxruntime", "openvino")
+
+
+def check_eval_backend(name: str) -> str:
+    """``--eval_backend``'s value, checked (openvino: installed)."""
+    name = str(name).lower()
+    if name not in EVAL_BACKENDS:
+        raise DeployConfigError(f"--eval_backend: expected one of {', '.join(EVAL_BACKENDS)}, got {short(name)}")
+    if name == "openvino":
+        try:
+            import openvino  # noqa: F401
+        except ImportError:
+            raise MissingPackageError("--eval_backend openvino needs the openvino package: pip install openvino") from None
+    return name
+
+
+def model_outputs(path: str, arrays: np.ndarray, backend: str = "onnxruntime", threads: int = 2) -> np.ndarray:
+    """The outputs of the ONNX model at ``path`` for ``arrays``, run as the deploy backend ``backend`` runs it."""
+    if check_eval_backend(backend) == "onnxruntime":
+        return predict(make_session(path, threads), arrays)
+    import openvino as ov
+
+    from deploy.python.backends.openvino import read_onnx
+
+    core = ov.Core()
+    try:  # the same graph rewrite and precision as -o Global.backend=openvino
+        compiled = core.compile_model(read_onnx(core, path), "CPU",
+                                      {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": int(threads)})
+    except Exception as e:
+        raise ModelLoadError(f"OpenVINO cannot load {path}: {bounded(str(e).strip(), 300, 2)}") from e
+    return np.concatenate([compiled(np.ascontiguousarray(arrays[i:i + 64], dtype=np.float32))[0]
+                           for i in range(0, len(arrays), 64)])
+
+
+def compare(fp32_path: str, int8_path: str, arrays: np.ndarray, labels: Sequence[int], threads: int = 2,
+            backend: str = "onnxruntime") -> Comparison:
+    """Run both models on ``arrays`` (on ``backend``) and compare their top-1 against ``labels``."""
+    a = model_outputs(fp32_path, arrays, backend, threads)
+    b = model_outputs(int8_path, arrays, backend, threads)
     y = np.asarray(labels, dtype=np.int64)
     pa, pb = a.argmax(1), b.argmax(1)
     per_class = []
@@ -510,10 +545,11 @@ def compare(fp32_path: str, int8_path: str, arrays: np.ndarray, labels: Sequence
 
 
 def format_comparison(c: Comparison, images: int, class_names: Mapping[int, str] | None = None,
-                      rows: int = 10) -> str:
+                      rows: int = 10, backend: str = "onnxruntime") -> str:
     """A bounded report: overall top-1, the difference in points, and a per-class table (the
     ``rows`` classes whose accuracy changed most when there are more)."""
-    lines = [f"eval on {images} images: top1 fp32 {c.top1_fp32:.4f}, int8 {c.top1_int8:.4f}, "
+    on = "" if backend == "onnxruntime" else f" with {backend}"
+    lines = [f"eval on {images} images{on}: top1 fp32 {c.top1_fp32:.4f}, int8 {c.top1_int8:.4f}, "
              f"difference {c.diff_points:+.2f} points; same top-1 on {100 * c.agreement:.2f}% of images; "
              f"max abs output difference {c.max_abs_diff:.4f}"]
     table = c.per_class
@@ -531,6 +567,13 @@ def format_comparison(c: Comparison, images: int, class_names: Mapping[int, str]
 
 
 # ----------------------------------------------------------------------------- command line
+
+
+def add_eval_backend_argument(p: argparse.ArgumentParser) -> None:
+    """``--eval_backend``: which runtime the fp32/INT8 comparison runs on (they round differently)."""
+    p.add_argument("--eval_backend", default="onnxruntime",
+                   help="the runtime the comparison runs both models on, as the deploy backend of that name runs them: "
+                        f"{' or '.join(EVAL_BACKENDS)} (default onnxruntime); check the one you will deploy with")
 
 
 def add_quant_arguments(p: argparse.ArgumentParser) -> None:
@@ -571,10 +614,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_quant_arguments(p)
     p.add_argument("--eval_list", default=None,
                    help="with a labelled list, compare the top-1 of the fp32 and INT8 models on it")
+    add_eval_backend_argument(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     opts = options_from_args(args)
     require_onnxruntime()
+    eval_backend = check_eval_backend(args.eval_backend)
     if not os.path.isfile(os.path.join(args.model_dir, ONNX_FILE)):
         raise DeployFileError(f"--model_dir: {os.path.join(args.model_dir, ONNX_FILE)} is missing: export with "
                               "-o Global.export_type=onnx")
@@ -600,8 +645,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ops = read_info(args.model_dir)["PreProcess"]["transform_ops"]
         arrays, kept, _ = preprocess_files(paths, ops, "--eval_list")
         c = compare(os.path.join(args.model_dir, ONNX_FILE), os.path.join(args.model_dir, INT8_ONNX_FILE), arrays,
-                    [ids[i] for i in kept])
-        print(format_comparison(c, len(kept)))
+                    [ids[i] for i in kept], backend=eval_backend)
+        print(format_comparison(c, len(kept), backend=eval_backend))
     return 0
 
 

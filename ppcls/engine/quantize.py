@@ -33,6 +33,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from deploy.python.predictor import INT8_ONNX_FILE, ONNX_FILE
+from deploy.python.quantize import (
+    add_eval_backend_argument,
+    add_quant_arguments,
+    check_eval_backend,
+    compare,
+    format_comparison,
+    list_images,
+    load_calibration,
+    options_from_args,
+    preprocess_files,
+    quantize_folder,
+    read_image_list,
+    read_info,
+    require_onnxruntime,
+)
 from ppcls.data.dataset import read_file_list, scan_class_folders
 from ppcls.data.prepare import prepare_dataset
 from ppcls.utils.errors import ArgumentError, ConfigError, DataError
@@ -55,12 +71,11 @@ class QuantizeResult:
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The quantization flags (shared with ``deploy/python/quantize.py``) and ``--eval``."""
-    from deploy.python.quantize import add_quant_arguments
-
     add_quant_arguments(p)
     p.add_argument("--eval", action="store_true",
                    help="compare the top-1 of the fp32 and INT8 models on DataLoader.Eval (overall and per class)")
-    p.add_argument("--eval_threads", type=int, default=2, help="onnxruntime threads for --eval (default 2)")
+    p.add_argument("--eval_threads", type=int, default=2, help="runtime threads for --eval (default 2)")
+    add_eval_backend_argument(p)
     return p
 
 
@@ -90,8 +105,6 @@ def dataset_files(cfg: Mapping, mode: str) -> tuple[list[str], list[int], str]:
 
 def calibration_files(cfg: dict, args: argparse.Namespace) -> tuple[list[str], list[Any], str]:
     """(paths, groups for spreading, description) of the calibration images the arguments name."""
-    from deploy.python.quantize import list_images, read_image_list
-
     if args.calib_list:
         roots = []
         ds = ((cfg.get("DataLoader") or {}).get("Train") or {}).get("dataset") or {}
@@ -125,29 +138,18 @@ def _class_names(model_dir: str, info: Mapping) -> dict[int, str] | None:
     return names or None
 
 
-def evaluate_int8(cfg: Mapping, model_dir: str, threads: int = 2) -> str:
-    """The fp32 vs INT8 report on ``DataLoader.Eval`` through the deploy preprocessing."""
-    from deploy.python.predictor import INT8_ONNX_FILE, ONNX_FILE
-    from deploy.python.quantize import compare, format_comparison, preprocess_files, read_info
-
+def evaluate_int8(cfg: Mapping, model_dir: str, threads: int = 2, backend: str = "onnxruntime") -> str:
+    """The fp32 vs INT8 report on ``DataLoader.Eval`` through the deploy preprocessing, run on ``backend``."""
     paths, labels, source = dataset_files(cfg, "Eval")
     info = read_info(model_dir)
     arrays, kept, _ = preprocess_files(paths, info["PreProcess"]["transform_ops"], source)
     c = compare(os.path.join(model_dir, ONNX_FILE), os.path.join(model_dir, INT8_ONNX_FILE), arrays,
-                    [labels[i] for i in kept], threads)
-    return format_comparison(c, len(kept), _class_names(model_dir, info))
+                [labels[i] for i in kept], threads, backend)
+    return format_comparison(c, len(kept), _class_names(model_dir, info), backend=backend)
 
 
 def quantize_config(cfg: dict, args: argparse.Namespace, quantize: Callable[..., Any] | None = None) -> QuantizeResult:
     """``tools/quantize.py``: export (ONNX), quantize, and with ``args.eval`` compare on ``DataLoader.Eval``."""
-    from deploy.python.predictor import INT8_ONNX_FILE
-    from deploy.python.quantize import (
-        load_calibration,
-        options_from_args,
-        quantize_folder,
-        require_onnxruntime,
-    )
-
     options = options_from_args(args)
     require_onnxruntime()
     paths, groups, source = calibration_files(cfg, args)  # before anything is written
@@ -155,6 +157,7 @@ def quantize_config(cfg: dict, args: argparse.Namespace, quantize: Callable[...,
         dataset_files(cfg, "Eval")
     if args.eval_threads < 1:
         raise ArgumentError(f"--eval_threads: expected a positive integer, got {args.eval_threads}")
+    eval_backend = check_eval_backend(args.eval_backend) if args.eval else "onnxruntime"
 
     g = cfg["Global"]
     target = os.path.abspath(str(g.get("save_inference_dir") or "./inference"))
@@ -169,7 +172,7 @@ def quantize_config(cfg: dict, args: argparse.Namespace, quantize: Callable[...,
         calib = load_calibration(model_dir, paths, groups, args.calib_num, source)
         logger.info("calibrating on %d image(s) from %s (%s)", len(calib.arrays), source, options.calib_method)
         settings = quantize_folder(model_dir, calib, options, quantize)
-        report = evaluate_int8(run_cfg, model_dir, args.eval_threads) if args.eval else None
+        report = evaluate_int8(run_cfg, model_dir, args.eval_threads, eval_backend) if args.eval else None
         _replace_dir(model_dir, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -239,3 +239,25 @@ def test_cli_alone(quantized, photos, tmp_path):
 def test_calibration_batches_are_equal_for_the_histogram_calibrators():
     """Percentile and Entropy stack every batch's activations: a shorter last batch would fail inside onnxruntime."""
     assert [q.calibration_batch(n) for n in (1, 7, 16, 60, 64, 157, 256)] == [1, 7, 16, 15, 16, 1, 16]
+
+
+def test_eval_on_openvino_runs_what_the_openvino_backend_runs(quantized, photos):
+    """--eval_backend openvino compares the two files as -o Global.backend=openvino runs them (its graph rewrite,
+    fp32 precision); the report says which runtime it measured."""
+    from deploy.python.predictor import ONNX_FILE
+
+    ops = q.read_info(quantized)["PreProcess"]["transform_ops"]
+    arrays, kept, _ = q.preprocess_files(photos, ops, "photos")
+    labels = [i % 5 for i in kept]
+    fp32, int8 = os.path.join(quantized, ONNX_FILE), os.path.join(quantized, INT8_ONNX_FILE)
+    on_ov = q.compare(fp32, int8, arrays, labels, threads=1, backend="openvino")
+    on_ort = q.compare(fp32, int8, arrays, labels, threads=1)
+    assert on_ov.top1_fp32 == on_ort.top1_fp32  # fp32 agrees across runtimes (1e-4, test_backends)
+    ov_int8, ort_int8 = q.model_outputs(int8, arrays, "openvino", 1), q.model_outputs(int8, arrays)
+    assert ov_int8.shape == ort_int8.shape and not np.array_equal(ov_int8, q.model_outputs(fp32, arrays, "openvino", 1))
+    # the runtimes round differently (random weights, near-uniform scores: a few output steps of 1/255 apart)
+    assert np.abs(ov_int8 - ort_int8).mean() < 0.1
+    assert q.format_comparison(on_ov, len(kept), backend="openvino").startswith(f"eval on {len(kept)} images with openvino: ")
+    assert q.format_comparison(on_ort, len(kept)).startswith(f"eval on {len(kept)} images: top1 fp32")
+    with pytest.raises(DeployConfigError, match="--eval_backend: expected one of onnxruntime, openvino, got 'trt'"):
+        q.check_eval_backend("trt")
