@@ -20,6 +20,7 @@ import sys
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, ROOT)
 
+from ppcls.engine.model_summary import zoo_doc  # noqa: E402
 from ppcls.utils.cli import run_tool  # noqa: E402
 from ppcls.utils.errors import MissingFileError  # noqa: E402
 
@@ -38,57 +39,13 @@ def _gen_configs():
     return module
 
 
-def _numbers(values) -> str:
-    return ", ".join(f"{v:g}" for v in values)
-
-
-def families_markdown() -> str:
-    """One row per family: its models, network class, input size, normalisation and recipe folder."""
-    from ppcls.arch import model_class
-    from ppcls.registry import MODELS
-
-    lines = ["| Family | Models | Network | Input | Mean | Std | Recipes |", "|:--|:--|:--|:-:|:-:|:-:|:--|"]
-    for family in sorted({MODELS.metadata(n)["family"] for n in MODELS.names()}):
-        names = MODELS.list(family=family)
-        metas = [MODELS.metadata(n) for n in names]
-        classes = sorted({model_class(n).__name__ for n in names})
-        inputs = sorted({"x".join(map(str, m["input_size"])) for m in metas})
-        means = sorted({_numbers(m["mean"]) for m in metas})
-        stds = sorted({_numbers(m["std"]) for m in metas})
-        shown = ", ".join(f"{n} (generic: `scale`)" if MODELS.metadata(n)["generic"] else n for n in names)
-        lines.append(f"| {family} | {shown} | {', '.join(classes)} | {'; '.join(inputs)} | {'; '.join(means)} | "
-                     f"{'; '.join(stds)} | `configs/ImageNet/{family}/` |")
-    return "\n".join(lines) + "\n"
-
-
-def zoo_markdown() -> str:
-    """The model-zoo table: every model counted at its registered input size with a 1000-class head."""
-    from ppcls.engine.model_summary import summarize_model
-    from ppcls.registry import MODELS
-    from ppcls.utils.flops import markdown_table
-
-    return markdown_table(summarize_model({"name": n, "class_num": 1000}, MODELS.metadata(n)["input_size"])
-                          for n in MODELS.names())
-
-
-def zoo_doc(text: str) -> str:
-    """``text`` (docs/model_zoo.md) with its three generated tables rewritten."""
-    from ppcls.arch.weights.table import weights_markdown
-    from ppcls.registry import MODELS
-    from ppcls.utils.flops import replace_between_markers
-
-    text = replace_between_markers(text, families_markdown(), ZOO_DOC, name="families")
-    text = replace_between_markers(text, zoo_markdown(), ZOO_DOC, name="model-zoo")
-    return replace_between_markers(text, weights_markdown(MODELS.names()), ZOO_DOC, name="weights")
-
-
 def generated_files(gen=None) -> dict[str, str]:
     """Relative path -> text of every file this tool writes (``gen``: test_tipc/gen_configs.py, loaded)."""
     import ppcls.arch  # noqa: F401  (registers every model)
 
     files = dict((gen or _gen_configs()).config_files())
     with open(os.path.join(ROOT, ZOO_DOC), encoding="utf-8") as f:
-        files[ZOO_DOC] = zoo_doc(f.read())
+        files[ZOO_DOC] = zoo_doc(f.read(), ZOO_DOC)
     return files
 
 

@@ -41,21 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument("--input_shape", type=_shape, help="C,H,W")
     p.add_argument("--no_deploy", action="store_true", help="skip the reparameterized (deploy) counts")
     p.add_argument("--markdown", metavar="FILE",
-                   help="rewrite the table between <!-- model-zoo:start/end --> markers of FILE")
+                   help="rewrite the table between <!-- model-zoo:start/end --> markers of FILE; with --all, the "
+                        "registry's tables (model-zoo, and families and weights where marked) as "
+                        "tools/gen_model_files.py writes them")
     return p
-
-
-def _write_weights_table(path: str, names: list[str]) -> None:
-    """Rewrite the published-weights table of ``path`` when it has ``<!-- weights:start/end -->``."""
-    from ppcls.arch.weights.table import weights_markdown
-    from ppcls.utils.flops import replace_between_markers
-    from ppcls.utils.io import atomic_write_text
-
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    if "<!-- weights:start -->" in text:
-        atomic_write_text(path, replace_between_markers(text, weights_markdown(names), path, name="weights"))
-        print(f"weights table written to {path}")
 
 
 def main(argv=None) -> int:
@@ -86,11 +75,16 @@ def main(argv=None) -> int:
         archs = [{"name": name, "class_num": args.class_num} for name in names]
     rows = [summarize_model(arch, shape, deploy=not args.no_deploy) for arch in archs]
     print(format_table(rows))
-    if args.markdown:
+    if args.markdown and args.all:  # the registry's tables, as tools/gen_model_files.py writes them
+        from ppcls.engine.model_summary import zoo_doc
+        from ppcls.utils.io import atomic_write_text
+
+        with open(args.markdown, encoding="utf-8") as f:
+            atomic_write_text(args.markdown, zoo_doc(f.read(), args.markdown))
+        print(f"tables written to {args.markdown}")
+    elif args.markdown:
         write_markdown_table(args.markdown, rows)
         print(f"table written to {args.markdown}")
-        if args.all:
-            _write_weights_table(args.markdown, MODELS.names())
     return 0
 
 
