@@ -6,6 +6,7 @@ import bisect
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 
 # request latency buckets, seconds (Prometheus histogram: cumulative counts per upper bound)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -15,6 +16,15 @@ RATE_WINDOW_S = 60.0  # images per second: over the last minute
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _histogram(name: str, bounds: Sequence[float], counts: Sequence[int], total: int, sum_text: object) -> list[str]:
+    """A Prometheus histogram's sample lines: cumulative buckets, +Inf, sum and count."""
+    lines, cumulative = [], 0
+    for bound, n in zip(bounds, counts):
+        cumulative += n
+        lines.append(f'{name}_bucket{{le="{bound}"}} {cumulative}')
+    return lines + [f'{name}_bucket{{le="+Inf"}} {total}', f"{name}_sum {sum_text}", f"{name}_count {total}"]
 
 
 class ServiceMetrics:
@@ -77,14 +87,9 @@ class ServiceMetrics:
             lines += [f'ppcls_requests_total{{code="{code}"}} {n}' for code, n in sorted(self.by_status.items())]
             lines += ["# HELP ppcls_request_seconds Time from request start to answer.",
                       "# TYPE ppcls_request_seconds histogram"]
-            cumulative = 0
-            for bound, n in zip(LATENCY_BUCKETS, self.buckets):
-                cumulative += n
-                lines.append(f'ppcls_request_seconds_bucket{{le="{bound}"}} {cumulative}')
-            lines += [f'ppcls_request_seconds_bucket{{le="+Inf"}} {self.latency_count}',
-                      f"ppcls_request_seconds_sum {self.latency_sum:.6f}",
-                      f"ppcls_request_seconds_count {self.latency_count}",
-                      "# HELP ppcls_images_total Images classified.",
+            lines += _histogram("ppcls_request_seconds", LATENCY_BUCKETS, self.buckets, self.latency_count,
+                                f"{self.latency_sum:.6f}")
+            lines += ["# HELP ppcls_images_total Images classified.",
                       "# TYPE ppcls_images_total counter",
                       f"ppcls_images_total {self.images}",
                       "# HELP ppcls_batches_total Predictor runs (images_total / batches_total: the mean batch).",
@@ -92,14 +97,8 @@ class ServiceMetrics:
                       f"ppcls_batches_total {self.batches}",
                       "# HELP ppcls_batch_size Images per predictor run.",
                       "# TYPE ppcls_batch_size histogram"]
-            cumulative = 0
-            for bound, n in zip(BATCH_BUCKETS, self.batch_buckets):
-                cumulative += n
-                lines.append(f'ppcls_batch_size_bucket{{le="{bound}"}} {cumulative}')
-            lines += [f'ppcls_batch_size_bucket{{le="+Inf"}} {self.batches}',
-                      f"ppcls_batch_size_sum {self.batch_images}",
-                      f"ppcls_batch_size_count {self.batches}",
-                      f"# HELP ppcls_images_per_second Images classified per second over the last {RATE_WINDOW_S:g} s.",
+            lines += _histogram("ppcls_batch_size", BATCH_BUCKETS, self.batch_buckets, self.batches, self.batch_images)
+            lines += [f"# HELP ppcls_images_per_second Images classified per second over the last {RATE_WINDOW_S:g} s.",
                       "# TYPE ppcls_images_per_second gauge",
                       f"ppcls_images_per_second {rate:.4f}"]
         lines += ["# HELP ppcls_queue_depth Requests waiting for a predictor.", "# TYPE ppcls_queue_depth gauge",

@@ -58,37 +58,42 @@ def test_other_gates_and_old_opsets_are_left_alone():
     assert fuse_hardswish(old) == 0 and old.opset_import[0].version == 11
 
 
-def test_exported_pplcnet_fp32_scores_unchanged(lcnet, photos):  # noqa: F811
-    _, folder = lcnet
-    model = onnx.load(os.path.join(folder, "inference.onnx"))
-    x = make_predictor(folder, batch_size=len(photos), backend="onnxruntime").prepare(photos).copy()
-    expected = run(model, x)
+def fuse_checked(model: onnx.ModelProto) -> tuple[Counter, Counter]:
+    """Fuse in place, check the graph is valid with no dead parts and one HardSwish per fusion; (ops before, after)."""
     before = ops(model)
     fused = fuse_hardswish(model)
     onnx.checker.check_model(model)
+    check_no_dead_parts(model)
     after = ops(model)
     assert fused > 10 and after["HardSwish"] == fused
+    return before, after
+
+
+def photo_batch(folder: str, paths: list[str]) -> np.ndarray:
+    return make_predictor(folder, batch_size=len(paths), backend="onnxruntime").prepare(paths).copy()
+
+
+def test_exported_pplcnet_fp32_scores_unchanged(lcnet, photos):  # noqa: F811
+    _, folder = lcnet
+    model = onnx.load(os.path.join(folder, "inference.onnx"))
+    x = photo_batch(folder, photos)
+    expected = run(model, x)
+    before, after = fuse_checked(model)
     # the squeeze-and-excitation gates (HardSigmoid of another tensor times x) stay
-    assert after["HardSigmoid"] == before["HardSigmoid"] - fused > 0
-    check_no_dead_parts(model)
+    assert after["HardSigmoid"] == before["HardSigmoid"] - after["HardSwish"] > 0
     np.testing.assert_allclose(run(model, x), expected, rtol=0, atol=1e-5)
 
 
 def test_quantized_pplcnet_reads_through_the_quantize_pairs(int8_folder, photos):  # noqa: F811
     model = onnx.load(os.path.join(int8_folder, "inference_int8.onnx"))
-    fp32 = run(onnx.load(os.path.join(int8_folder, "inference.onnx")),
-               x := make_predictor(int8_folder, batch_size=len(photos), backend="onnxruntime").prepare(photos).copy())
+    x = photo_batch(int8_folder, photos)
+    fp32 = run(onnx.load(os.path.join(int8_folder, "inference.onnx")), x)
     int8 = run(model, x)
-    before = ops(model)
-    fused = fuse_hardswish(model)
-    onnx.checker.check_model(model)
-    after = ops(model)
-    assert fused > 10 and after["HardSwish"] == fused
+    before, after = fuse_checked(model)
     assert after["QuantizeLinear"] < before["QuantizeLinear"] and after["DequantizeLinear"] < before["DequantizeLinear"]
     made_by = {o: n.op_type for n in model.graph.node for o in n.output}
     # each HardSwish reads the float output of the layer before, not a dequantized copy of it
     assert "DequantizeLinear" not in {made_by[n.input[0]] for n in model.graph.node if n.op_type == "HardSwish"}
-    check_no_dead_parts(model)
     fused_scores = run(model, x)
     # two roundings fewer: the scores move by a few quantization steps of the output (1/255), no further from
     # fp32 than the int8 model is (random weights: near-uniform scores over 5 classes)

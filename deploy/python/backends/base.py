@@ -122,7 +122,11 @@ def onnx_model_file(files: ModelFiles, g: Mapping[str, Any], backend: str) -> st
 
 
 def refuse_gpu_only_options(g: Mapping[str, Any], backend: str) -> None:
-    """TensorRT is Paddle Inference's; it means nothing to the ONNX-reading backends."""
+    """fp16 and TensorRT are Paddle Inference's GPU paths; the ONNX-reading backends run fp32 or int8 on the CPU."""
+    if precision_name(g) == "fp16":
+        raise DeployConfigError(
+            f"Global.precision=fp16 (or Global.use_fp16=True) is not supported by the {backend} backend, which "
+            "runs on the CPU here in fp32 or int8: use precision fp32 or int8, or backend paddle on a GPU")
     if g.get("use_tensorrt"):
         raise DeployConfigError(
             f"Global.use_tensorrt=True is not supported by the {backend} backend; use backend paddle")

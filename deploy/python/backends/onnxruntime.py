@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DeployConfigError, DeployEnvironmentError, MissingPackageError, ModelLoadError, bounded
+from ..errors import DeployEnvironmentError, MissingPackageError, ModelLoadError, bounded
 from .base import BackendDescription, ModelFiles, onnx_model_file, precision_name, refuse_gpu_only_options
 
 
@@ -54,10 +54,6 @@ class OnnxBackend:
         self.files = files
         self.g = dict(g)
         self.precision = precision_name(g)
-        if self.precision == "fp16":
-            raise DeployConfigError(
-                "Global.precision=fp16 (or Global.use_fp16=True) is not supported by the onnxruntime backend: use "
-                "backend paddle on a GPU, or precision fp32 or int8")
         refuse_gpu_only_options(g, self.name)
         self.model_file = onnx_model_file(files, g, self.name)
         providers = ["CPUExecutionProvider"]

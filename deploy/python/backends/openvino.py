@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DeployConfigError, DeployEnvironmentError, MissingPackageError, ModelLoadError, bounded
+from ..errors import DeployEnvironmentError, MissingPackageError, ModelLoadError, bounded
 from ..onnx_graph import fuse_hardswish
 from .base import BackendDescription, ModelFiles, onnx_model_file, precision_name, refuse_gpu_only_options
 
@@ -127,10 +127,6 @@ class OpenVinoBackend:
         self.files = files
         self.g = dict(g)
         self.precision = precision_name(g)
-        if self.precision == "fp16":
-            raise DeployConfigError(
-                "Global.precision=fp16 (or Global.use_fp16=True) is not offered by the openvino backend, which runs "
-                "on the CPU here in fp32 or int8: use precision fp32 or int8, or backend paddle on a GPU")
         refuse_gpu_only_options(g, self.name)
         if g.get("use_gpu"):
             raise DeployEnvironmentError(
